@@ -1,0 +1,1 @@
+"""Broker adapters behind one async protocol (no Qt)."""

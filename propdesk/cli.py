@@ -1,0 +1,168 @@
+"""Command line: `propdesk`, `propdesk --version`, `propdesk replay`, `propdesk profiles`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from propdesk import __version__
+
+EXIT_BAD_INPUT = 2
+DEMO_DAY = ("samples", "demo-day.jsonl")
+DEMO_PROFILE = "topstep-combine-50k"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="propdesk",
+        description="Risk console for automated strategies on funded prop-firm futures accounts.",
+    )
+    parser.add_argument("--version", action="version", version=f"propdesk {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    replay = commands.add_parser(
+        "replay",
+        help="feed a JSONL day of fills, marks and clock ticks through ledger, floors and guard",
+        description="One JSON line out per line in: balance, open P&L, equity, floors, state, actions.",
+    )
+    replay.add_argument(
+        "events", metavar="EVENTS.jsonl", help="input file, or - for standard input"
+    )
+    replay.add_argument(
+        "--profile", required=True, help="firm profile id (see `propdesk profiles`)"
+    )
+    replay.add_argument("--balance", help="the account's balance when the file starts")
+    replay.add_argument(
+        "--protocol",
+        choices=("default", "none"),
+        default="default",
+        help="default: your buffers and warn levels; none: the firm's own numbers only",
+    )
+    replay.add_argument("--news", type=Path, help="news event list (TOML [[event]] tables)")
+    replay.add_argument("--closures", type=Path, help="ad-hoc exchange closures (TOML)")
+    replay.add_argument(
+        "--table", action="store_true", help="a readable table instead of JSON lines"
+    )
+
+    commands.add_parser("profiles", help="list the firm profiles propdesk knows")
+    commands.add_parser("demo", help="replay the bundled demo day as a table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "replay":
+        return _replay(args, sys.stdout, sys.stderr)
+    if args.command == "profiles":
+        return _profiles(sys.stdout)
+    # No command: the console is not built yet (issue order: risk core, runtime, console), so the
+    # launch shows the guard at work on a bundled day.
+    return _demo(sys.stdout, sys.stderr)
+
+
+def _fail(err: TextIO, message: str) -> int:
+    err.write(f"propdesk: {message}\n")
+    return EXIT_BAD_INPUT
+
+
+def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from propdesk.domain.calendar import TradingCalendar, parse_closures
+    from propdesk.domain.firms import ProfileError
+    from propdesk.domain.money import MoneyError, to_decimal
+    from propdesk.domain.news import NewsListError, parse_news
+    from propdesk.domain.protocol import Protocol
+    from propdesk.replay import ReplayError, read_lines, run, write_jsonl
+    from propdesk.resources import load_instruments, load_profiles
+
+    try:
+        profiles = load_profiles()
+        profile = profiles.get(args.profile)
+    except ProfileError as exc:
+        return _fail(err, str(exc))
+    except KeyError as exc:
+        return _fail(err, exc.args[0] if exc.args else f"unknown profile {args.profile!r}")
+    balance: Decimal | None = None
+    if args.balance is not None:
+        try:
+            balance = to_decimal(args.balance, what="--balance")
+        except MoneyError as exc:
+            return _fail(err, str(exc))
+        if balance <= 0:
+            return _fail(err, f"--balance must be > 0, got {args.balance}")
+    try:
+        news = (
+            parse_news(args.news.read_text(encoding="utf-8"), args.news.name) if args.news else []
+        )
+        closures = (
+            parse_closures(args.closures.read_text(encoding="utf-8")) if args.closures else []
+        )
+    except (OSError, NewsListError, ValueError) as exc:
+        return _fail(err, str(exc))
+    instruments = load_instruments()
+    try:
+        if args.events == "-":
+            lines = read_lines(sys.stdin, instruments)
+        else:
+            with open(args.events, encoding="utf-8") as stream:
+                lines = read_lines(stream, instruments)
+    except OSError as exc:
+        return _fail(err, f"cannot read {args.events}: {exc.strerror}")
+    except ReplayError as exc:
+        return _fail(err, f"{args.events}: {exc}")
+    boundary = profile.day_boundary
+    from propdesk.domain.calendar import DayBoundary
+
+    calendar = TradingCalendar(closures, day_boundary=DayBoundary(boundary.tz, boundary.at))
+    protocol = Protocol() if args.protocol == "default" else Protocol.none()
+    records = run(lines, profile, calendar=calendar, protocol=protocol, balance=balance, news=news)
+    if args.table:
+        _write_table(records, out, profile.id)
+    else:
+        write_jsonl(records, out)
+    return 0
+
+
+def _profiles(out: TextIO) -> int:
+    from propdesk.resources import load_profiles
+
+    for profile in load_profiles().values():
+        out.write(
+            f"{profile.id:28} {profile.firm} — {profile.program} "
+            f"(automation: {profile.automation.status})\n"
+        )
+    return 0
+
+
+def _demo(out: TextIO, err: TextIO) -> int:
+    from propdesk.resources import resource_path
+
+    path = resource_path(*DEMO_DAY)
+    out.write(
+        f"propdesk {__version__} — the console is not built yet; replaying the demo day\n"
+        f"({path.name}, profile {DEMO_PROFILE}) through the ledger, the floors and the guard.\n\n"
+    )
+    return main_replay_table(path, DEMO_PROFILE, out, err)
+
+
+def main_replay_table(path: Path, profile: str, out: TextIO, err: TextIO) -> int:
+    args = build_parser().parse_args(["replay", str(path), "--profile", profile, "--table"])
+    return _replay(args, out, err)
+
+
+def _write_table(records: Any, out: TextIO, profile_id: str) -> None:
+    header = f"{'time (UTC offset as given)':26} {'equity':>10} {'day P&L':>9} {'floor':>10} {'state':12} actions"
+    out.write(header + "\n" + "-" * len(header) + "\n")
+    for record in records:
+        actions = "; ".join(f"{a['type']}: {a['reason']}" for a in record["actions"])
+        out.write(
+            f"{record['ts']:26} {record['equity']:>10} {record['day_pnl']:>9} "
+            f"{record['floor'] or '—':>10} {record['state']:12} {actions}\n"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

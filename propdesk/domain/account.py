@@ -1,0 +1,316 @@
+"""One account's risk engine: ledger → floors → guard, driven by time-stamped events.
+
+This is what the runtime runs per account and what `propdesk replay` feeds from a file. It owns no clock:
+every event carries its time, and the day roll, the end-of-day floor update and lock expiries happen when
+an event's time passes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from propdesk.domain.calendar import DayBoundary, FlatByRule, TradingCalendar
+from propdesk.domain.events import (
+    AccountEvent,
+    ClockTick,
+    ConnectionRestored,
+    Fill,
+    FlatVerified,
+    KillRequest,
+    Mark,
+    UnlockRequest,
+    WorkingOrders,
+)
+from propdesk.domain.firms import FirmProfile
+from propdesk.domain.floors import FloorRules, Floors, ticks_to_floor
+from propdesk.domain.guard import (
+    Action,
+    Guard,
+    GuardEvent,
+    GuardLimits,
+    GuardState,
+    GuardStatus,
+    Metrics,
+    RiskSnapshot,
+)
+from propdesk.domain.ledger import Ledger
+from propdesk.domain.news import NewsEvent, Restriction, build_windows
+from propdesk.domain.protocol import Protocol
+from propdesk.domain.schedule import CalendarSchedule
+
+
+def floor_rules(profile: FirmProfile, start_balance: Decimal | None = None) -> FloorRules:
+    b0 = profile.start_balance
+    ml = profile.max_loss
+    lock: Decimal | None = None
+    if ml.lock == "start":
+        lock = b0
+    elif ml.lock == "start_plus":
+        lock = b0 + ml.lock_offset.value  # type: ignore[union-attr]
+    dl = profile.daily_loss
+    return FloorRules(
+        start_balance=b0,
+        max_loss_kind=ml.kind,
+        max_loss=ml.amount.value if ml.amount is not None else None,
+        lock_level=lock,
+        daily_kind=dl.kind,
+        daily_loss=dl.amount.value if dl.amount is not None else None,
+    )
+
+
+def flat_by_rule(profile: FirmProfile) -> FlatByRule | None:
+    flat_by = profile.flat_by
+    if flat_by is None:
+        return None
+    lead = flat_by.early_close_lead_minutes
+    return FlatByRule(
+        at=flat_by.at.value,
+        tz=flat_by.tz,
+        early_close_lead=None if lead is None else timedelta(minutes=lead),
+    )
+
+
+def day_boundary(profile: FirmProfile) -> DayBoundary:
+    return DayBoundary(profile.day_boundary.tz, profile.day_boundary.at)
+
+
+@dataclass(frozen=True, slots=True)
+class PositionRisk:
+    key: str
+    net: int
+    average_price: Decimal | None
+    mark_price: Decimal | None
+    open_pnl: Decimal
+    ticks_to_floor: int | None  # whole ticks against this position alone before the effective floor
+    ticks_to_daily: int | None
+    ticks_to_max_loss: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """The numbers one account shows at one instant."""
+
+    ts: datetime
+    trading_day: date
+    balance: Decimal
+    open_pnl: Decimal
+    equity: Decimal
+    day_pnl: Decimal
+    floor: Decimal | None
+    max_loss_floor: Decimal | None
+    daily_floor: Decimal | None
+    state: GuardState
+    reason: str
+    lock_until: datetime | None
+    positions: tuple[PositionRisk, ...]
+
+    @property
+    def distance_to_floor(self) -> Decimal | None:
+        return None if self.floor is None else self.equity - self.floor
+
+    @property
+    def distance_to_daily(self) -> Decimal | None:
+        return None if self.daily_floor is None else self.equity - self.daily_floor
+
+    @property
+    def distance_to_max_loss(self) -> Decimal | None:
+        return None if self.max_loss_floor is None else self.equity - self.max_loss_floor
+
+
+class AccountRisk:
+    """Ledger + floors + guard for one account."""
+
+    def __init__(
+        self,
+        profile: FirmProfile,
+        *,
+        calendar: TradingCalendar,
+        protocol: Protocol | None = None,
+        news: Iterable[NewsEvent] = (),
+        balance: Decimal | None = None,
+        product_group: str = "equity",
+    ) -> None:
+        protocol = protocol if protocol is not None else Protocol()
+        self.profile = profile
+        self.protocol = protocol
+        self.calendar = calendar
+        self._group = product_group
+        rules = floor_rules(profile)
+        self.ledger = Ledger(rules.start_balance)
+        self.floors = Floors(rules)
+        if balance is not None and balance != rules.start_balance:
+            self._start_from_balance(balance)
+        policy = profile.news
+        restriction = None if policy.restriction == "none" else Restriction(policy.restriction)
+        windows = build_windows(
+            news,
+            restriction=restriction,
+            pre=timedelta(minutes=policy.pre_minutes),
+            post=timedelta(minutes=policy.post_minutes),
+        )
+        size = profile.size
+        self._micros = size.micros_per_contract.value
+        self.guard = Guard(
+            GuardLimits(
+                daily_loss=rules.daily_loss,
+                max_loss=rules.max_loss,
+                max_contracts=None
+                if size.max_contracts is None
+                else Decimal(size.max_contracts.value),
+            ),
+            protocol,
+            CalendarSchedule(
+                calendar, flat_by_rule(profile), protocol.cutoff_buffer, product_group
+            ),
+            windows,
+        )
+        self.status = GuardStatus()
+        self._working = (0, 0)
+        self._day: date | None = None
+        self._day_end: datetime | None = None
+        self._eod_at: datetime | None = None
+        self._eod_done = False
+        self._last_ts: datetime | None = None
+        self._cme_day = (
+            profile.day_boundary.tz == "America/Chicago" and profile.day_boundary.at == time(17, 0)
+        )
+
+    def _start_from_balance(self, balance: Decimal) -> None:
+        """Replay from a known balance: unknown history, so assume the highest floors it allows."""
+        ledger, state = self.ledger, self.floors.state
+        ledger.realized = balance - ledger.start_balance
+        ledger.day_start_balance = balance
+        high = max(balance, ledger.start_balance)
+        state.high_water = high
+        state.eod_high = high
+        self.floors.on_session_close(high)
+        state.max_loss_floor = self.floors._max_loss_floor_from(high, high)
+        self.floors.on_new_day(balance)
+
+    # ------------------------------------------------------------------------------------------
+    @property
+    def trading_day(self) -> date | None:
+        return self._day
+
+    def process(self, event: AccountEvent) -> list[Action]:
+        """Apply one event; returns the actions the guard decided, in order."""
+        ts = event.ts
+        actions: list[Action] = []
+        # An event a little late across a day boundary stays in the current day: days never go back.
+        if self._day_end is None or ts >= self._day_end:
+            self._enter_day(ts, actions)
+        if not self._eod_done and ts >= self._eod_at:  # type: ignore[operator]
+            self._end_of_day(ts, actions)
+        self._last_ts = ts
+        ledger = self.ledger
+        if isinstance(event, Mark):
+            if not ledger.apply_mark(event) and not actions:
+                # Nothing moved: only time-driven rules can change anything.
+                return self._step(ClockTick(ts), ts, actions)
+            self.floors.on_value(ledger.equity, ledger.balance)
+            return self._step(Metrics(ts, self.snapshot()), ts, actions)
+        if isinstance(event, Fill):
+            ledger.apply_fill(event)
+            self.floors.on_value(ledger.equity, ledger.balance)
+            return self._step(Metrics(ts, self.snapshot()), ts, actions)
+        if isinstance(event, WorkingOrders):
+            self._working = (event.count, event.adding_exposure)
+            return self._step(event, ts, actions)
+        if isinstance(
+            event, ClockTick | KillRequest | UnlockRequest | ConnectionRestored | FlatVerified
+        ):
+            return self._step(event, ts, actions)
+        raise TypeError(f"not an account event: {event!r}")
+
+    def _step(self, event: GuardEvent, ts: datetime, actions: list[Action]) -> list[Action]:
+        self.status, new = self.guard.step(self.status, event, ts)
+        actions.extend(new)
+        return actions
+
+    def snapshot(self) -> RiskSnapshot:
+        ledger = self.ledger
+        return RiskSnapshot(
+            equity=ledger.equity,
+            balance=ledger.balance,
+            max_loss_floor=self.floors.state.max_loss_floor,
+            daily_floor=self.floors.state.daily_floor,
+            size=ledger.size_in_full_contracts(self._micros),
+            roots=frozenset(p.contract.instrument.root for p in ledger.positions.values()),
+            working_orders=self._working[0],
+            adding_orders=self._working[1],
+        )
+
+    # -- time -----------------------------------------------------------------------------------
+    def _enter_day(self, ts: datetime, actions: list[Action]) -> None:
+        first = self._day is None
+        if not first and not self._eod_done:
+            self._end_of_day(ts, actions)
+        _start, end = self.calendar.day_bounds(ts)
+        day = self.calendar.trading_day(ts)
+        if not first:
+            self.ledger.roll_day()
+            self.floors.on_new_day(self.ledger.balance)
+        self._day, self._day_end = day, end
+        close = end
+        if self._cme_day:
+            # CME days: the end-of-day floor step happens at the session close (16:00 CT, or the
+            # early close), not at the 17:00 roll.
+            session = self.calendar.session(self._group, day)
+            if session is not None:
+                close = min(session.close, end)
+        self._eod_at = close
+        self._eod_done = False
+        if not first:
+            self._step(Metrics(ts, self.snapshot()), ts, actions)
+
+    def _end_of_day(self, ts: datetime, actions: list[Action]) -> None:
+        self._eod_done = True
+        if self.floors.on_session_close(self.ledger.balance):
+            self._step(Metrics(ts, self.snapshot()), ts, actions)
+
+    # -- the view -------------------------------------------------------------------------------
+    def view(self) -> AccountView:
+        ledger, floors = self.ledger, self.floors
+        equity = ledger.equity
+        effective = floors.effective
+        daily, max_loss = floors.state.daily_floor, floors.state.max_loss_floor
+        positions = []
+        for position in ledger.positions.values():
+            tick_value = position.contract.instrument.tick_value
+
+            def ticks(
+                floor: Decimal | None, net: int = position.net, tv: Decimal = tick_value
+            ) -> int | None:
+                return None if floor is None else ticks_to_floor(equity - floor, net, tv)
+
+            positions.append(
+                PositionRisk(
+                    key=position.contract.key,
+                    net=position.net,
+                    average_price=position.average_price,
+                    mark_price=position.mark_price,
+                    open_pnl=position.open_pnl,
+                    ticks_to_floor=ticks(effective),
+                    ticks_to_daily=ticks(daily),
+                    ticks_to_max_loss=ticks(max_loss),
+                )
+            )
+        status = self.status
+        return AccountView(
+            ts=self._last_ts,  # type: ignore[arg-type]
+            trading_day=self._day,  # type: ignore[arg-type]
+            balance=ledger.balance,
+            open_pnl=ledger.open_pnl,
+            equity=equity,
+            day_pnl=ledger.day_pnl,
+            floor=effective,
+            max_loss_floor=max_loss,
+            daily_floor=daily,
+            state=status.state,
+            reason=status.reason,
+            lock_until=status.lock_until if status.state is GuardState.LOCKED else None,
+            positions=tuple(positions),
+        )

@@ -1,0 +1,765 @@
+"""Firm profiles: each prop firm's rules as validated data, every number with its source and date.
+
+Firm rules change often and sources disagree (research/prop-firm-rules.md), so no rule lives in
+code: a profile is TOML text under resources/firms/, validated here, and any value can be overridden
+per account. Overriding a sourced number re-labels it "user override" so nobody mistakes a trader's
+setting for the firm's rule.
+
+Pure: this module parses text it is given and never reads profile files itself (the caller
+does); time-zone names are checked against the tz database through zoneinfo.
+"""
+
+import difflib
+import re
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, time
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Final, Literal, NoReturn, Self, get_args, get_origin, overload
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "USER_OVERRIDE",
+    "AutomationPolicy",
+    "DailyLossRule",
+    "DayBoundary",
+    "FirmProfile",
+    "FlatBy",
+    "MaxLossRule",
+    "NewsPolicy",
+    "Problem",
+    "ProfileError",
+    "ProfileSet",
+    "SizeRule",
+    "Sourced",
+    "apply_overrides",
+    "parse_profile",
+]
+
+USER_OVERRIDE: Final = "user override"
+"""The `source` of a value a trader set for one account; needs no entry in `[sources]`."""
+
+# Error type for the cross-field checks below: its context carries (relative path, message) pairs so
+# every problem is reported at its own field rather than at the table that noticed it.
+_RULE_ERROR: Final = "profile_rule"
+
+
+# --- scalar types -------------------------------------------------------------------------------
+
+
+class _TomlFloat(Decimal):
+    """A number that was written as a TOML float, kept exactly as written.
+
+    tomllib hands `parse_float` the literal text, so fractions stay exact and money fields can still
+    tell that the author wrote a float and refuse it.
+    """
+
+
+def _fail(kind: str, message: str, **context: object) -> NoReturn:
+    # Formatted here, not by pydantic's template engine, so braces in a bad value can't break it.
+    raise PydanticCustomError(kind, "{message}", {"message": message, **context})
+
+
+def _to_money(value: object) -> Decimal:
+    if isinstance(value, bool):
+        _fail("money_type", "money must be a quoted string or an integer, not a boolean")
+    # A float has already lost the written digits (0.1 is 0.1000000000000000055…): refuse it.
+    if isinstance(value, float | _TomlFloat):
+        _fail(
+            "money_float",
+            f"money must be a quoted string or an integer, not a float ({value}): floats are "
+            f'inexact; write "{value}"',
+        )
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            _fail("money_parse", f'not an amount: {value!r} (write digits, e.g. "2000")')
+    else:
+        _fail("money_type", "money must be a quoted string or an integer")
+    if not amount.is_finite():
+        _fail("money_parse", f"not a finite amount: {str(value)!r}")
+    return amount
+
+
+def _to_fraction(value: object) -> Decimal:
+    if isinstance(value, bool):
+        _fail("fraction_type", "a fraction must be a number such as 0.5")
+    if isinstance(value, _TomlFloat):
+        fraction = Decimal(value)  # exact: the digits as written in the file
+    elif isinstance(value, float):
+        # Not money: the shortest repr round-trips, so 0.4 means 0.4 here.
+        fraction = Decimal(repr(value))
+    elif isinstance(value, int | Decimal):
+        fraction = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            fraction = Decimal(value.strip())
+        except InvalidOperation:
+            _fail("fraction_parse", f"not a number: {value!r}")
+    else:
+        _fail("fraction_type", "a fraction must be a number such as 0.5")
+    if not fraction.is_finite():
+        _fail("fraction_parse", f"not a finite number: {str(value)!r}")
+    return fraction
+
+
+def _whole(value: object) -> object:
+    # pydantic's lax int would take 5.0 or Decimal("5"); a count written that way is a typo.
+    if isinstance(value, bool | float | Decimal):
+        _fail("whole_number", f"must be a whole number (got {value})")
+    return value
+
+
+def _naive_time(value: time) -> time:
+    if value.tzinfo is not None:
+        _fail("time_aware", "write a local time without an offset; the zone goes in `tz`")
+    return value
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        _fail("timezone", f"unknown time zone {name!r}: use an IANA name such as 'America/Chicago'")
+    return name
+
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_SOURCE_KEY = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.fullmatch(value):
+        _fail("slug", f"must be a lowercase slug such as 'apex-eod-50k' (got {value!r})")
+    return value
+
+
+def _source_key(value: str) -> str:
+    if value != USER_OVERRIDE and not _SOURCE_KEY.fullmatch(value):
+        _fail("source_key", f"must be a key of [sources] such as 'T1' (got {value!r})")
+    return value
+
+
+def _table_key(value: str) -> str:
+    if not _SOURCE_KEY.fullmatch(value):
+        # This also keeps "user override" out of the table, where it would shadow its meaning.
+        _fail("source_key", f"source keys are letters, digits, '_', '.', '-' (got {value!r})")
+    return value
+
+
+Money = Annotated[Decimal, BeforeValidator(_to_money), Field(gt=0)]
+Fraction = Annotated[Decimal, BeforeValidator(_to_fraction), Field(gt=0, le=1)]
+PositiveCount = Annotated[int, BeforeValidator(_whole), Field(gt=0)]
+Minutes = Annotated[int, BeforeValidator(_whole), Field(ge=0)]
+LocalTime = Annotated[time, AfterValidator(_naive_time)]
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+Slug = Annotated[str, AfterValidator(_slug)]
+SourceKey = Annotated[str, AfterValidator(_source_key)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+def _report(problems: list[tuple[str, str]]) -> None:
+    """Raise one validation error that still names each field (see _RULE_ERROR)."""
+    if problems:
+        summary = "; ".join(f"{path}: {message}" for path, message in problems)
+        _fail(_RULE_ERROR, summary, problems=tuple(problems))
+
+
+class _Frozen(BaseModel):
+    # extra="forbid": a misspelt key in a hand-edited file must fail loudly, not silently vanish.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Sourced[T](_Frozen):
+    """A value, the [sources] key it came from (or "user override") and the date it was checked."""
+
+    value: T
+    source: SourceKey
+    checked: date
+    note: str = ""
+
+    def __repr_name__(self) -> str:
+        # The parametrised class is named after its whole Annotated type: unreadable in a repr.
+        return "Sourced"
+
+
+class MaxLossRule(_Frozen):
+    """The account-ending floor: D below the start (static) or below a high-water mark (trailing).
+
+    With a lock the trailing floor stops at L (the start, or the start + lock_offset) and stays
+    there: floor = min(HWM − D, L). `amount` is ignored when kind is "none".
+    """
+
+    kind: Literal[
+        "static", "intraday_trailing", "intraday_trailing_realized", "eod_trailing", "none"
+    ]
+    amount: Sourced[Money] | None = None
+    lock: Literal["none", "start", "start_plus"] = "none"
+    lock_offset: Sourced[Money] | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        problems: list[tuple[str, str]] = []
+        if self.kind != "none" and self.amount is None:
+            problems.append(("amount", f"required when kind is {self.kind!r}"))
+        if self.lock == "start_plus" and self.lock_offset is None:
+            problems.append(
+                ("lock_offset", "required when lock is 'start_plus' (L = start + lock_offset)")
+            )
+        if self.lock != "start_plus" and self.lock_offset is not None:
+            problems.append(
+                ("lock_offset", f"only allowed when lock is 'start_plus' (lock is {self.lock!r})")
+            )
+        _report(problems)
+        return self
+
+    def lock_level(self, start_balance: Decimal) -> Decimal | None:
+        """L, the level a trailing floor stops at; None when it trails for ever."""
+        if self.lock == "start":
+            return start_balance
+        if self.lock == "start_plus" and self.lock_offset is not None:
+            return start_balance + self.lock_offset.value
+        return None
+
+
+class DailyLossRule(_Frozen):
+    """The per-session limit.
+
+    fixed: start-of-day balance − amount; trailing: the day's equity high − amount; previous_close:
+    the previous day-boundary balance − amount (FTMO). soft: breach liquidates and blocks until the
+    next session, the account survives; hard (soft = false): the breach ends the account.
+    `amount` is ignored when kind is "none".
+    """
+
+    kind: Literal["none", "fixed", "trailing", "previous_close"]
+    amount: Sourced[Money] | None = None
+    soft: bool = True
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Self:
+        if self.kind != "none" and self.amount is None:
+            _report([("amount", f"required when kind is {self.kind!r}")])
+        return self
+
+
+class SizeRule(_Frozen):
+    """Position cap in full-size contracts; micros count 1/micros_per_contract each."""
+
+    max_contracts: Sourced[PositiveCount] | None = None
+    micros_per_contract: Sourced[PositiveCount]
+
+
+class DayBoundary(_Frozen):
+    """When one trading day ends and the next begins (CME: 17:00 Chicago; FTMO: Prague midnight)."""
+
+    tz: TimeZoneName = "America/Chicago"
+    at: LocalTime = time(17, 0)
+
+
+class FlatBy(_Frozen):
+    """The firm's daily cutoff: no position may be held at or after `at` in `tz`.
+
+    early_close_lead_minutes: on exchange early-close days the cutoff becomes the early close
+    minus this many minutes (Tradeify: 1, i.e. 12:59 ET on a 13:00 ET close); None = no such rule.
+    """
+
+    at: Sourced[LocalTime]
+    tz: TimeZoneName
+    early_close_lead_minutes: Minutes | None = None
+
+
+class NewsPolicy(_Frozen):
+    """What the firm forbids in [event − pre_minutes, event + post_minutes].
+
+    flat: no position and no working order; no_executions: positions may be held but nothing may
+    fill (stops and targets included).
+    """
+
+    restriction: Literal["none", "flat", "no_executions"]
+    pre_minutes: Minutes = 0
+    post_minutes: Minutes = 0
+    source: SourceKey
+    checked: date
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.restriction != "none" and self.pre_minutes == 0 and self.post_minutes == 0:
+            _report(
+                [
+                    (
+                        "pre_minutes",
+                        f"a {self.restriction!r} restriction needs a window (pre/post minutes)",
+                    )
+                ]
+            )
+        return self
+
+
+class AutomationPolicy(_Frozen):
+    """Whether the firm allows automated trading at all: propdesk's users run bots."""
+
+    status: Literal["allowed", "prohibited", "unclear"]
+    source: SourceKey
+    checked: date
+    note: str
+
+
+class FirmProfile(_Frozen):
+    """One firm program at one account size and phase, as configured for the risk engine."""
+
+    id: Slug
+    firm: Text
+    program: Text
+    phase: Slug
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    account_size: Sourced[Money]
+    day_boundary: DayBoundary = DayBoundary()
+    max_loss: MaxLossRule
+    daily_loss: DailyLossRule
+    size: SizeRule
+    flat_by: FlatBy | None = None
+    news: NewsPolicy
+    automation: AutomationPolicy
+    consistency: Sourced[Fraction] | None = None
+    sources: dict[Annotated[str, AfterValidator(_table_key)], Text]
+    notes: str = ""
+
+    @property
+    def start_balance(self) -> Decimal:
+        """B0, the balance every floor is measured from."""
+        return self.account_size.value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Self:
+        problems: list[tuple[str, str]] = []
+        known = ", ".join(sorted(self.sources)) or "nothing"
+        for path, key in _source_uses(self):
+            if key != USER_OVERRIDE and key not in self.sources:
+                problems.append((path, f"unknown source key {key!r}; [sources] has {known}"))
+        # Cheap sanity checks that catch a dropped or extra zero.
+        for path, rule_kind, amount in (
+            ("max_loss.amount", self.max_loss.kind, self.max_loss.amount),
+            ("daily_loss.amount", self.daily_loss.kind, self.daily_loss.amount),
+        ):
+            if rule_kind != "none" and amount is not None and amount.value >= self.start_balance:
+                problems.append(
+                    (
+                        f"{path}.value",
+                        f"{amount.value} is not below the account size {self.start_balance}",
+                    )
+                )
+        _report(problems)
+        return self
+
+
+def _source_uses(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """Every (path of a `source` field, key) in the profile, found by walking it: none is missed."""
+    fields = type(model).model_fields
+    if "source" in fields and "checked" in fields:
+        yield f"{prefix}source", str(model.__dict__["source"])
+    for name in fields:
+        child = getattr(model, name)
+        if isinstance(child, BaseModel):
+            yield from _source_uses(child, f"{prefix}{name}.")
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with one profile: which file, which field, what."""
+
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}: {self.message}"
+
+
+class ProfileError(ValueError):
+    """A profile (or a set of them, or an override) is invalid; the message lists every problem.
+
+    Each line reads "<file name>: <field path>: <what is wrong>".
+    """
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(problem) for problem in self.problems))
+
+
+def _model_class(annotation: object) -> type[BaseModel] | None:
+    """The model a field holds (through `| None` and Annotated), or None for a plain value."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_class(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_table(annotation: object) -> bool:
+    """True for a free-form key → value table such as [sources]."""
+    return get_origin(annotation) is dict
+
+
+def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = FirmProfile
+    for part in loc:
+        if model is None or part not in model.model_fields:
+            return None
+        model = _model_class(model.model_fields[part].annotation)
+    return model
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    options = sorted(choices)
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return f"allowed: {', '.join(options)}"
+
+
+def _show(value: object) -> str:
+    if isinstance(value, Decimal | time | date):
+        return str(value)
+    return repr(value)
+
+
+def _brief(value: object, limit: int = 60) -> str:
+    shown = _show(value)
+    return shown if len(shown) <= limit else f"{shown[: limit - 1]}…"
+
+
+_OWN_MESSAGES: Final = frozenset(
+    {
+        "money_float",
+        "money_parse",
+        "money_type",
+        "fraction_parse",
+        "fraction_type",
+        "whole_number",
+        "time_aware",
+        "timezone",
+        "slug",
+        "source_key",
+    }
+)
+
+
+def _describe(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
+    kind = error["type"]
+    if kind == "missing":
+        return "required but missing"
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        hint = f"; {_suggest(loc[-1], parent.model_fields)}" if parent is not None else ""
+        return f"unknown key{hint}"
+    message = str(error["msg"])
+    if kind in _OWN_MESSAGES or isinstance(error.get("input"), dict | list):
+        return message
+    return f"{message} (got {_show(error.get('input'))})"
+
+
+def _problems_from(error: ValidationError, file: str) -> list[Problem]:
+    problems: list[Problem] = []
+    for item in error.errors(include_url=False):
+        loc = tuple(str(part) for part in item["loc"])
+        if item["type"] == _RULE_ERROR:
+            for relative, message in item["ctx"]["problems"]:
+                problems.append(Problem(file, ".".join((*loc, relative)), message))
+        else:
+            problems.append(Problem(file, ".".join(loc) or "(profile)", _describe(item, loc)))
+    return problems
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+_TOML_POSITION = re.compile(r"\s*\((at line (\d+), column (\d+)|at end of document)\)$")
+
+
+def _load_toml(text: str, name: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text, parse_float=_TomlFloat)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        match = _TOML_POSITION.search(message)
+        if match is None:
+            where = "TOML syntax"
+        elif match.group(2) is not None:
+            where = f"line {match.group(2)}, column {match.group(3)}"
+        else:
+            where = "end of file"
+        reason = message[: match.start()] if match else message
+        raise ProfileError([Problem(name, where, f"TOML syntax error: {reason}")]) from None
+
+
+def _stem(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return base.removesuffix(".toml")
+
+
+def parse_profile(text: str, name: str) -> FirmProfile:
+    """Parse and validate one profile.
+
+    `name` is the file name, used in messages and to check that `id` equals the file's stem.
+    Raises ProfileError listing every problem found.
+    """
+    data = _load_toml(text, name)
+    problems: list[Problem] = []
+    stem = _stem(name)
+    declared = data.get("id")
+    if isinstance(declared, str) and declared != stem:
+        problems.append(Problem(name, "id", f"{declared!r} must equal the file name stem {stem!r}"))
+    profile: FirmProfile | None = None
+    try:
+        profile = FirmProfile.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problems_from(exc, name))
+    if problems or profile is None:
+        raise ProfileError(problems)
+    return profile
+
+
+# --- per-account overrides ----------------------------------------------------------------------
+
+
+class _PathError(Exception):
+    pass
+
+
+def _plain(value: object) -> object:
+    """A private deep copy of an override value, so the caller's mappings are never mutated."""
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _has_provenance(model: type[BaseModel] | None) -> bool:
+    return model is not None and {"source", "checked"} <= model.model_fields.keys()
+
+
+_PROVENANCE_FIELDS: Final = frozenset({"source", "checked", "note"})
+
+
+@dataclass(slots=True)
+class _Relabel:
+    """A sourced object one or more of whose values the trader replaced."""
+
+    table: dict[str, Any]
+    changes: list[str]
+    explicit: bool  # the overrides set its source/checked themselves: leave those alone
+
+
+def apply_overrides(
+    profile: FirmProfile, overrides: Mapping[str, object], *, checked: date
+) -> FirmProfile:
+    """A copy of `profile` with values replaced by dotted path, re-validated.
+
+    {"max_loss.amount": "2500", "flat_by.at": "15:00", "daily_loss.kind": "none"}: a bare value
+    for a sourced field (or for a field of the news/automation policies) keeps the shape and
+    becomes source="user override", checked=`checked`, its note recording what it replaced; a
+    mapping replaces the whole object as given; None clears an optional one. Each override is
+    logged in `notes`. Unknown paths and bad values raise ProfileError naming the path; `profile`
+    itself is unchanged.
+    """
+    name = f"{profile.id} (account overrides)"
+    data = profile.model_dump()
+    explicit_paths = set(overrides)
+    relabels: dict[str, _Relabel] = {}
+    problems: list[Problem] = []
+    log: list[str] = []
+    # Whole tables first, so {"flat_by": {...}, "flat_by.at": "15:00"} refines rather than undoes.
+    for path in sorted(overrides, key=lambda p: p.count(".")):
+        try:
+            old = _assign(data, path, _plain(overrides[path]), checked, explicit_paths, relabels)
+        except _PathError as exc:
+            problems.append(Problem(name, path, str(exc)))
+            continue
+        log.append(f"{path} = {_brief(overrides[path])} (was {_brief(old)})")
+    if problems:
+        raise ProfileError(problems)
+    for relabel in relabels.values():
+        if relabel.explicit:
+            continue
+        table = relabel.table
+        was = f"was {'; '.join(relabel.changes)}"
+        if table.get("source") is not None:
+            was += f"; from {table['source']}, checked {table['checked']}"
+        if table.get("note"):
+            was += f"; firm note: {table['note']}"
+        table.update(source=USER_OVERRIDE, checked=checked, note=f"user override ({was})")
+    entry = f"Account overrides {checked.isoformat()}: {'; '.join(log)}."
+    data["notes"] = f"{data['notes']}\n{entry}" if data["notes"] else entry
+    try:
+        return FirmProfile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(_problems_from(exc, name)) from None
+
+
+def _assign(
+    data: dict[str, Any],
+    path: str,
+    value: object,
+    checked: date,
+    explicit_paths: set[str],
+    relabels: dict[str, _Relabel],
+) -> object:
+    """Set one dotted path in the dumped profile; return the value it replaced."""
+    parts = path.split(".")
+    if not path or not all(parts):
+        raise _PathError("not a dotted field path such as 'max_loss.amount'")
+    if parts[0] == "id":
+        raise _PathError("the profile id cannot be overridden; copy the profile file instead")
+    table: dict[str, Any] = data
+    model: type[BaseModel] | None = FirmProfile
+    for depth, part in enumerate(parts):
+        here = ".".join(parts[: depth + 1])
+        last = depth == len(parts) - 1
+        if model is None:
+            # Inside a free-form table ([sources]): any key, but nothing below it.
+            if not last:
+                raise _PathError(f"{here} is a value, not a table")
+            old = table.get(part)
+            table[part] = value
+            return old
+        if part not in model.model_fields:
+            where = ".".join(parts[:depth]) or "the profile"
+            raise _PathError(
+                f"unknown field {part!r} in {where}; {_suggest(part, model.model_fields)}"
+            )
+        annotation = model.model_fields[part].annotation
+        child_model = _model_class(annotation)
+        owner = ".".join(parts[:depth])
+        if _has_provenance(model) and part not in _PROVENANCE_FIELDS:
+            # A value inside a sourced object (sourced.value, news.pre_minutes): relabel the object.
+            relabel = relabels.get(owner)
+            if relabel is None:
+                relabel = relabels[owner] = _Relabel(
+                    table,
+                    [],
+                    explicit=bool({f"{owner}.source", f"{owner}.checked"} & explicit_paths),
+                )
+            shown = _show(table.get(part))
+            relabel.changes.append(shown if part == "value" else f"{part} {shown}")
+        if last:
+            old = table.get(part)
+            if (
+                child_model is not None
+                and issubclass(child_model, Sourced)
+                and value is not None
+                and not isinstance(value, dict)
+            ):
+                note = "user override"
+                if isinstance(old, dict):
+                    was = f"{_show(old['value'])}; from {old['source']}, checked {old['checked']}"
+                    note += f" (was {was})"
+                value = {"value": value, "source": USER_OVERRIDE, "checked": checked, "note": note}
+            table[part] = value
+            return old.get("value") if isinstance(old, dict) and "value" in old else old
+        if child_model is None and not _is_table(annotation):
+            raise _PathError(f"{here} is a value, not a table")
+        child = table.get(part)
+        if child is None:
+            # An absent optional table (FTMO has no flat_by): start one; validation names the gaps.
+            child = table[part] = {}
+        if not isinstance(child, dict):
+            raise _PathError(f"{here} was overridden with a plain value, not a table")
+        table = child
+        model = child_model
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --- the set of profiles ------------------------------------------------------------------------
+
+_NO_DEFAULT: Final = object()
+
+
+class ProfileSet(Mapping[str, FirmProfile]):
+    """Profiles by id, as loaded from resources/firms/ (or a user's directory)."""
+
+    def __init__(self, profiles: Mapping[str, FirmProfile]) -> None:
+        for key, profile in profiles.items():
+            if key != profile.id:
+                raise ValueError(f"profile stored under {key!r} has id {profile.id!r}")
+        self._profiles: dict[str, FirmProfile] = dict(profiles)
+
+    @classmethod
+    def from_texts(cls, items: Iterable[tuple[str, str]]) -> Self:
+        """Parse every (file name, TOML text); one ProfileError lists every file's problems."""
+        profiles: dict[str, FirmProfile] = {}
+        origin: dict[str, str] = {}
+        problems: list[Problem] = []
+        for name, text in items:
+            try:
+                profile = parse_profile(text, name)
+            except ProfileError as exc:
+                problems.extend(exc.problems)
+                continue
+            if profile.id in profiles:
+                problems.append(
+                    Problem(
+                        name, "id", f"duplicate id {profile.id!r} (also in {origin[profile.id]})"
+                    )
+                )
+                continue
+            profiles[profile.id] = profile
+            origin[profile.id] = name
+        if problems:
+            raise ProfileError(problems)
+        return cls(profiles)
+
+    def __getitem__(self, key: str) -> FirmProfile:
+        try:
+            return self._profiles[key]
+        except KeyError:
+            known = ", ".join(sorted(self._profiles)) or "none"
+            raise KeyError(f"unknown firm profile {key!r}; known ids: {known}") from None
+
+    @overload
+    def get(self, key: str) -> FirmProfile: ...
+    @overload
+    def get[D](self, key: str, default: D) -> FirmProfile | D: ...
+    def get(self, key: str, default: object = _NO_DEFAULT) -> object:
+        """Like `self[key]`: an unknown id raises KeyError listing the known ids, unless a default
+        is given (a missing profile is a configuration error, not something to answer with None).
+        """
+        if default is not _NO_DEFAULT and key not in self._profiles:
+            return default
+        return self[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._profiles)
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+    def __repr__(self) -> str:
+        return f"ProfileSet({sorted(self._profiles)})"

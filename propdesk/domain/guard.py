@@ -1,0 +1,613 @@
+"""The guard: graded risk states per account, as a pure step (state, event, now) → (state, actions).
+
+ACTIVE → WARNING → REDUCE_ONLY → FLATTENING → LOCKED (DESIGN.md, "The guard"). Soft states (the first three)
+follow the numbers with hysteresis; FLATTENING only moves on to LOCKED once the account is flat; LOCKED holds
+until it expires or a confirmed unlock. Every transition and action carries a reason with its numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import IntEnum, StrEnum
+from typing import Protocol as TypingProtocol
+from zoneinfo import ZoneInfo
+
+from propdesk.domain.events import (
+    ClockTick,
+    ConnectionRestored,
+    FlatVerified,
+    KillRequest,
+    UnlockRequest,
+    WorkingOrders,
+)
+from propdesk.domain.money import ZERO, cents
+from propdesk.domain.news import NewsWindow, Restriction
+from propdesk.domain.protocol import Protocol
+
+
+class GuardState(IntEnum):
+    ACTIVE = 0
+    WARNING = 1
+    REDUCE_ONLY = 2
+    FLATTENING = 3
+    LOCKED = 4
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+class ActionType(StrEnum):
+    ALERT = "alert"
+    REDUCE_ONLY = "reduce_only"  # refuse or cancel anything that adds exposure
+    CANCEL_ORDERS = "cancel_orders"
+    FLATTEN = "flatten"  # cancel every working order, close every position, verify
+    LOCK = "lock"
+    UNLOCK = "unlock"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    type: ActionType
+    reason: str
+    rule: str = ""
+    roots: frozenset[str] | None = None  # a scoped flatten (news windows); None = the whole account
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSnapshot:
+    """What the guard sees of one account at one instant."""
+
+    equity: Decimal
+    balance: Decimal
+    max_loss_floor: Decimal | None
+    daily_floor: Decimal | None
+    size: Decimal  # open size in full-size contracts, counted the firm's way
+    roots: frozenset[str]  # instruments with an open position
+    working_orders: int = 0
+    adding_orders: int = 0  # working orders that would add exposure
+
+    @property
+    def has_position(self) -> bool:
+        return bool(self.roots)
+
+    @property
+    def flat(self) -> bool:
+        return not self.roots and self.working_orders == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """New numbers for the account (after a fill, a mark, a floor move)."""
+
+    ts: datetime
+    snapshot: RiskSnapshot
+
+
+GuardEvent = (
+    Metrics
+    | ClockTick
+    | KillRequest
+    | UnlockRequest
+    | ConnectionRestored
+    | FlatVerified
+    | WorkingOrders
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardStatus:
+    state: GuardState = GuardState.ACTIVE
+    reason: str = ""
+    rule: str = ""
+    since: datetime | None = None
+    lock_until: datetime | None = None  # None while LOCKED: only a confirmed unlock releases it
+    snapshot: RiskSnapshot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardLimits:
+    """The firm's numbers the guard works against (after per-account overrides)."""
+
+    daily_loss: Decimal | None  # DLL
+    max_loss: Decimal | None  # D, the full max-loss cushion
+    max_contracts: Decimal | None  # the firm's maximum, in full-size contracts
+
+
+class Schedule(TypingProtocol):
+    """Session times the guard needs; implemented over the trading calendar (schedule.py)."""
+
+    def cutoff_window(self, now: datetime) -> tuple[datetime, datetime, datetime] | None:
+        """(start, end, firm_time) of the no-trading window containing `now`, else of the next one."""
+        ...
+
+    def next_open(self, now: datetime) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Trigger:
+    level: GuardState
+    rule: str
+    reason: str
+    lock_until: datetime | None = None  # only for flatten triggers
+    permanent: bool = False  # locked until a confirmed unlock
+    roots: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Levels:
+    """Equity levels precomputed from the floors, so a mark costs a few comparisons."""
+
+    key: tuple[Decimal | None, Decimal | None]
+    warn: Decimal | None
+    reduce: Decimal | None
+    stop_daily: Decimal | None
+    stop_max: Decimal | None
+    ease_warn: Decimal | None  # a state raised by a level holds while E ≤ its ease level
+    ease_reduce: Decimal | None
+
+
+def _pct(used: Decimal) -> str:
+    return f"{(used * 100).quantize(Decimal(1))}%"
+
+
+_EXCHANGE_TIME = ZoneInfo("America/Chicago")
+
+
+def _hhmm(ts: datetime) -> str:
+    """Times in reasons are read by traders: exchange time, as CME and the firms state their rules."""
+    return ts.astimezone(_EXCHANGE_TIME).strftime("%Y-%m-%d %H:%M CT")
+
+
+class Guard:
+    """Pure decisions for one account; all numbers and times come in, nothing is read from outside."""
+
+    __slots__ = ("_levels", "_windows", "limits", "protocol", "schedule", "size_cap")
+
+    def __init__(
+        self,
+        limits: GuardLimits,
+        protocol: Protocol,
+        schedule: Schedule | None = None,
+        news: tuple[NewsWindow, ...] = (),
+    ) -> None:
+        self.limits = limits
+        self.protocol = protocol
+        self.schedule = schedule
+        self._windows = news
+        self._levels: _Levels | None = None
+        cap = protocol.size_cap
+        if cap is None and limits.max_contracts is not None:
+            cap = limits.max_contracts - protocol.size_cap_offset
+        self.size_cap = cap
+
+    # ------------------------------------------------------------------------------------------
+    def step(
+        self, status: GuardStatus, event: GuardEvent, now: datetime
+    ) -> tuple[GuardStatus, list[Action]]:
+        actions: list[Action] = []
+        previous = status.snapshot
+        if isinstance(event, Metrics):
+            status = replace(status, snapshot=event.snapshot)
+        elif isinstance(event, WorkingOrders) and status.snapshot is not None:
+            status = replace(
+                status,
+                snapshot=replace(
+                    status.snapshot,
+                    working_orders=event.count,
+                    adding_orders=event.adding_exposure,
+                ),
+            )
+        snapshot = status.snapshot
+
+        # A lock that has run its time ends first, so the same step can judge the account afresh.
+        if (
+            status.state is GuardState.LOCKED
+            and status.lock_until is not None
+            and now >= status.lock_until
+        ):
+            reason = f"lock ({status.rule}) expired at {_hhmm(status.lock_until)}"
+            actions.append(Action(ActionType.UNLOCK, reason, status.rule))
+            status = GuardStatus(GuardState.ACTIVE, reason, "", now, None, snapshot)
+
+        if isinstance(event, KillRequest):
+            return self._flatten(
+                status,
+                _Trigger(GuardState.FLATTENING, "manual", event.reason, permanent=True),
+                now,
+                actions,
+            )
+        if isinstance(event, UnlockRequest):
+            return self._unlock(status, event, now, actions)
+        if isinstance(event, ConnectionRestored):
+            limit = self.protocol.connection_down_limit
+            if limit is not None and event.down_for > limit:
+                reason = (
+                    f"connection was down {event.down_for.total_seconds():.0f} s "
+                    f"(allowed {limit.total_seconds():.0f} s): flatten on reconnect"
+                )
+                trigger = _Trigger(
+                    GuardState.FLATTENING, "connection", reason, self._next_open(now)
+                )
+                if status.state < GuardState.FLATTENING:
+                    return self._flatten(status, trigger, now, actions)
+                actions.append(Action(ActionType.FLATTEN, reason, "connection"))
+                return status, actions
+
+        if snapshot is None:
+            return status, actions
+
+        if status.state is GuardState.FLATTENING:
+            if snapshot.flat or (isinstance(event, FlatVerified) and not snapshot.has_position):
+                return self._lock(status, now, actions), actions
+            return self._escalate_lock(status, snapshot, now), actions
+
+        if status.state is GuardState.LOCKED:
+            # Whatever the strategy does while locked is undone at once.
+            if snapshot.has_position and (previous is None or not previous.has_position):
+                actions.append(
+                    Action(
+                        ActionType.FLATTEN,
+                        f"locked ({status.rule}): a new position appeared; closing it",
+                        status.rule,
+                    )
+                )
+            if snapshot.working_orders and (
+                previous is None or snapshot.working_orders > previous.working_orders
+            ):
+                actions.append(
+                    Action(
+                        ActionType.CANCEL_ORDERS,
+                        f"locked ({status.rule}): {snapshot.working_orders} working order(s); cancelling",
+                        status.rule,
+                    )
+                )
+            return self._escalate_lock(status, snapshot, now), actions
+
+        hard = self._hard_trigger(snapshot, now)
+        if hard is not None:
+            return self._flatten(status, hard, now, actions)
+
+        soft = self._soft_trigger(status.state, snapshot, now)
+        if soft.level != status.state:
+            rising = soft.level > status.state
+            status = GuardStatus(soft.level, soft.reason, soft.rule, now, None, snapshot)
+            if soft.level is GuardState.REDUCE_ONLY:
+                actions.append(Action(ActionType.REDUCE_ONLY, soft.reason, soft.rule))
+            else:
+                prefix = "" if rising else "eased: "
+                actions.append(Action(ActionType.ALERT, prefix + soft.reason, soft.rule))
+        if (
+            status.state is GuardState.REDUCE_ONLY
+            and snapshot.adding_orders
+            and (previous is None or snapshot.adding_orders > previous.adding_orders)
+        ):
+            actions.append(
+                Action(
+                    ActionType.CANCEL_ORDERS,
+                    f"reduce-only: {snapshot.adding_orders} working order(s) would add exposure",
+                    status.rule,
+                )
+            )
+        return status, actions
+
+    # -- transitions ----------------------------------------------------------------------------
+    def _flatten(
+        self, status: GuardStatus, trigger: _Trigger, now: datetime, actions: list[Action]
+    ) -> tuple[GuardStatus, list[Action]]:
+        lock_until = None if trigger.permanent else trigger.lock_until
+        if status.state is GuardState.LOCKED:
+            # Already locked: a kill keeps it locked and makes the lock permanent if asked to.
+            if trigger.permanent and status.lock_until is not None:
+                status = replace(status, lock_until=None, rule=trigger.rule, reason=trigger.reason)
+            actions.append(Action(ActionType.FLATTEN, trigger.reason, trigger.rule, trigger.roots))
+            return status, actions
+        if status.state is GuardState.FLATTENING:
+            status = self._merge_lock(status, trigger)
+            actions.append(Action(ActionType.FLATTEN, trigger.reason, trigger.rule, trigger.roots))
+            return status, actions
+        status = GuardStatus(
+            GuardState.FLATTENING, trigger.reason, trigger.rule, now, lock_until, status.snapshot
+        )
+        actions.append(Action(ActionType.FLATTEN, trigger.reason, trigger.rule, trigger.roots))
+        snapshot = status.snapshot
+        if snapshot is not None and snapshot.flat:
+            status = self._lock(status, now, actions)
+        return status, actions
+
+    def _lock(self, status: GuardStatus, now: datetime, actions: list[Action]) -> GuardStatus:
+        until = (
+            "until a confirmed unlock"
+            if status.lock_until is None
+            else f"until {_hhmm(status.lock_until)}"
+        )
+        reason = f"flat; locked {until} ({status.reason})"
+        actions.append(Action(ActionType.LOCK, reason, status.rule))
+        return replace(status, state=GuardState.LOCKED, since=now)
+
+    def _merge_lock(self, status: GuardStatus, trigger: _Trigger) -> GuardStatus:
+        """Two reasons to be locked: keep the longer lock."""
+        if status.lock_until is None:
+            return status
+        if trigger.permanent or trigger.lock_until is None:
+            return replace(status, lock_until=None, rule=trigger.rule, reason=trigger.reason)
+        if trigger.lock_until > status.lock_until:
+            return replace(status, lock_until=trigger.lock_until)
+        return status
+
+    def _escalate_lock(
+        self, status: GuardStatus, snapshot: RiskSnapshot, now: datetime
+    ) -> GuardStatus:
+        """A firm floor breached while already locked makes the lock outlive its expiry."""
+        if status.lock_until is None:
+            return status
+        floor = snapshot.max_loss_floor
+        if floor is not None and snapshot.equity <= floor:
+            reason = (
+                f"max-loss floor breached: equity {cents(snapshot.equity)} ≤ floor {cents(floor)}"
+            )
+            return replace(status, lock_until=None, rule="max_loss", reason=reason)
+        return status
+
+    def _unlock(
+        self, status: GuardStatus, event: UnlockRequest, now: datetime, actions: list[Action]
+    ) -> tuple[GuardStatus, list[Action]]:
+        if status.state < GuardState.FLATTENING:
+            return status, actions
+        if not event.confirmed:
+            actions.append(
+                Action(
+                    ActionType.ALERT,
+                    f"unlock of {event.scope} needs confirmation; still {status.state.label}",
+                    status.rule,
+                )
+            )
+            return status, actions
+        reason = (
+            f"unlocked by the trader ({event.scope}); was {status.state.label}: {status.reason}"
+        )
+        actions.append(Action(ActionType.UNLOCK, reason, status.rule))
+        status = GuardStatus(GuardState.ACTIVE, reason, "", now, None, status.snapshot)
+        # The numbers are judged again at once: an unlock never hides a live breach.
+        snapshot = status.snapshot
+        if snapshot is not None:
+            hard = self._hard_trigger(snapshot, now)
+            if hard is not None:
+                return self._flatten(status, hard, now, actions)
+        return status, actions
+
+    # -- triggers -------------------------------------------------------------------------------
+    def _levels_for(self, snapshot: RiskSnapshot) -> _Levels:
+        key = (snapshot.daily_floor, snapshot.max_loss_floor)
+        levels = self._levels
+        if levels is not None and levels.key == key:
+            return levels
+        p = self.protocol
+        dll = self.limits.daily_loss
+        d = self.limits.max_loss
+        candidates: dict[str, list[Decimal]] = {
+            "warn": [],
+            "reduce": [],
+            "ease_w": [],
+            "ease_r": [],
+        }
+        stop_daily = stop_max = None
+        if snapshot.daily_floor is not None and dll:
+            ref = snapshot.daily_floor + dll  # the day's reference: start balance or the day's high
+            margin = p.hysteresis * dll
+            if p.warn_fraction is not None:
+                candidates["warn"].append(ref - p.warn_fraction * dll)
+                candidates["ease_w"].append(ref - p.warn_fraction * dll + margin)
+            if p.reduce_fraction is not None:
+                candidates["reduce"].append(ref - p.reduce_fraction * dll)
+                candidates["ease_r"].append(ref - p.reduce_fraction * dll + margin)
+            if p.stop_fraction is not None:
+                stop_daily = ref - p.stop_fraction * dll
+        if snapshot.max_loss_floor is not None and d:
+            floor = snapshot.max_loss_floor
+            margin = p.hysteresis * d
+            if p.warn_fraction is not None:
+                candidates["warn"].append(floor + (1 - p.warn_fraction) * d)
+                candidates["ease_w"].append(floor + (1 - p.warn_fraction) * d + margin)
+            if p.reduce_fraction is not None:
+                candidates["reduce"].append(floor + (1 - p.reduce_fraction) * d)
+                candidates["ease_r"].append(floor + (1 - p.reduce_fraction) * d + margin)
+            buffer = p.max_loss_buffer
+            if buffer is None and p.stop_fraction is not None:
+                buffer = (1 - p.stop_fraction) * d
+            if buffer:
+                stop_max = floor + buffer
+
+        def top(values: list[Decimal]) -> Decimal | None:
+            return max(values) if values else None
+
+        levels = _Levels(
+            key,
+            top(candidates["warn"]),
+            top(candidates["reduce"]),
+            stop_daily,
+            stop_max,
+            top(candidates["ease_w"]),
+            top(candidates["ease_r"]),
+        )
+        self._levels = levels
+        return levels
+
+    def _hard_trigger(self, snapshot: RiskSnapshot, now: datetime) -> _Trigger | None:
+        """Anything that means flatten-and-lock, strongest first."""
+        equity = snapshot.equity
+        max_floor = snapshot.max_loss_floor
+        if max_floor is not None and equity <= max_floor:
+            return _Trigger(
+                GuardState.FLATTENING,
+                "max_loss",
+                f"max-loss floor breached: equity {cents(equity)} ≤ floor {cents(max_floor)}",
+                permanent=True,
+            )
+        daily_floor = snapshot.daily_floor
+        if daily_floor is not None and equity <= daily_floor:
+            return _Trigger(
+                GuardState.FLATTENING,
+                "daily_loss",
+                f"daily loss limit reached: equity {cents(equity)} ≤ day floor {cents(daily_floor)}",
+                self._next_open(now),
+            )
+        levels = self._levels_for(snapshot)
+        if levels.stop_max is not None and equity <= levels.stop_max:
+            cushion = equity - max_floor  # type: ignore[operator]
+            return _Trigger(
+                GuardState.FLATTENING,
+                "max_loss_stop",
+                f"your max-loss stop: equity {cents(equity)} is {cents(cushion)} above the floor "
+                f"{cents(max_floor)} (stop at {cents(levels.stop_max)})",  # type: ignore[arg-type]
+                permanent=True,
+            )
+        if levels.stop_daily is not None and equity <= levels.stop_daily:
+            dll = self.limits.daily_loss
+            loss = daily_floor + dll - equity  # type: ignore[operator]
+            return _Trigger(
+                GuardState.FLATTENING,
+                "daily_stop",
+                f"your daily stop: day loss {cents(loss)} is {_pct(loss / dll)} of the "  # type: ignore[operator]
+                f"{cents(dll)} limit (stop at {_pct(self.protocol.stop_fraction)})",  # type: ignore[arg-type]
+                self._next_open(now),
+            )
+        cap = self.size_cap
+        if cap is not None and snapshot.size > cap:
+            return _Trigger(
+                GuardState.FLATTENING,
+                "size",
+                f"position size {snapshot.size} is over the cap of {cap} contracts",
+                permanent=True,
+            )
+        if self.schedule is not None:
+            window = self.schedule.cutoff_window(now)
+            if window is not None and window[0] <= now < window[1]:
+                start, end, firm_time = window
+                return _Trigger(
+                    GuardState.FLATTENING,
+                    "cutoff",
+                    f"flat-by cutoff {_hhmm(start)} reached (firm's flat-by {_hhmm(firm_time)}); "
+                    f"trading reopens {_hhmm(end)}",
+                    end,
+                )
+        for window in self._active_windows(now):
+            if window.restriction is Restriction.FLAT and (
+                window.applies_to(snapshot.roots)
+                or (window.roots is None and snapshot.working_orders)
+            ):
+                return _Trigger(
+                    GuardState.FLATTENING,
+                    "news",
+                    f"news window '{window.title}' ({window.scope_text()}) requires flat "
+                    f"from {_hhmm(window.start)} to {_hhmm(window.end)}",
+                    window.end,
+                    roots=window.roots,
+                )
+        return None
+
+    def _soft_trigger(self, current: GuardState, snapshot: RiskSnapshot, now: datetime) -> _Trigger:
+        equity = snapshot.equity
+        levels = self._levels_for(snapshot)
+        held = current if current <= GuardState.REDUCE_ONLY else GuardState.ACTIVE
+        # Reduce-only: the loss levels (with hysteresis), the size cap, the cutoff and news leads.
+        if levels.reduce is not None and (
+            equity <= levels.reduce
+            or (
+                held >= GuardState.REDUCE_ONLY
+                and levels.ease_reduce is not None
+                and equity <= levels.ease_reduce
+            )
+        ):
+            return _Trigger(
+                GuardState.REDUCE_ONLY, "loss_reduce", self._loss_reason(snapshot, "reduce-only")
+            )
+        p = self.protocol
+        cap = self.size_cap
+        if (
+            p.reduce_fraction is not None
+            and cap is not None
+            and snapshot.size
+            and snapshot.size >= cap
+        ):
+            return _Trigger(
+                GuardState.REDUCE_ONLY,
+                "size_cap",
+                f"position size {snapshot.size} is at the cap of {cap} contracts",
+            )
+        lead = p.cutoff_reduce_lead
+        if self.schedule is not None and lead:
+            window = self.schedule.cutoff_window(now)
+            if window is not None and window[0] - lead <= now < window[1]:
+                return _Trigger(
+                    GuardState.REDUCE_ONLY,
+                    "cutoff_near",
+                    f"flat-by cutoff at {_hhmm(window[0])}: no new exposure from "
+                    f"{_hhmm(window[0] - lead)}",
+                )
+        news_lead = p.news_reduce_lead
+        for window in self._windows:
+            if window.start - news_lead > now:
+                break
+            if now >= window.end:
+                continue
+            if now >= window.start:
+                rule = (
+                    "no executions"
+                    if window.restriction is Restriction.NO_EXECUTIONS
+                    else "be flat, no new exposure"
+                )
+                return _Trigger(
+                    GuardState.REDUCE_ONLY,
+                    "news",
+                    f"news window '{window.title}' ({window.scope_text()}): {rule} until "
+                    f"{_hhmm(window.end)}",
+                )
+            if news_lead and now < window.start:
+                return _Trigger(
+                    GuardState.REDUCE_ONLY,
+                    "news_near",
+                    f"news window '{window.title}' ({window.scope_text()}, "
+                    f"{window.restriction.value}) opens {_hhmm(window.start)}",
+                )
+        if levels.warn is not None and (
+            equity <= levels.warn
+            or (
+                held >= GuardState.WARNING
+                and levels.ease_warn is not None
+                and equity <= levels.ease_warn
+            )
+        ):
+            return _Trigger(GuardState.WARNING, "loss_warn", self._loss_reason(snapshot, "warning"))
+        return _Trigger(GuardState.ACTIVE, "", "back within all levels")
+
+    def _loss_reason(self, snapshot: RiskSnapshot, what: str) -> str:
+        parts = []
+        dll = self.limits.daily_loss
+        if snapshot.daily_floor is not None and dll:
+            loss = snapshot.daily_floor + dll - snapshot.equity
+            parts.append(
+                f"day loss {cents(max(loss, ZERO))} = {_pct(max(loss, ZERO) / dll)} of the {cents(dll)} limit"
+            )
+        d = self.limits.max_loss
+        if snapshot.max_loss_floor is not None and d:
+            used = d - (snapshot.equity - snapshot.max_loss_floor)
+            parts.append(
+                f"{_pct(max(used, ZERO) / d)} of the {cents(d)} max-loss cushion used "
+                f"(equity {cents(snapshot.equity)}, floor {cents(snapshot.max_loss_floor)})"
+            )
+        return f"{what}: " + "; ".join(parts)
+
+    def _active_windows(self, now: datetime) -> list[NewsWindow]:
+        active = []
+        for window in self._windows:
+            if window.start > now:
+                break
+            if now < window.end:
+                active.append(window)
+        return active
+
+    def _next_open(self, now: datetime) -> datetime | None:
+        return self.schedule.next_open(now) if self.schedule is not None else None

@@ -1,0 +1,1 @@
+"""Asyncio services: event hub, supervisor, kill switch, journal (no Qt)."""

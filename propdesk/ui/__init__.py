@@ -1,0 +1,1 @@
+"""PySide6 / pyqtgraph console: draws runtime state, sends commands."""
