@@ -48,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--table", action="store_true", help="a readable table instead of JSON lines"
     )
 
-    commands.add_parser("profiles", help="list the firm profiles propdesk knows")
+    profiles = commands.add_parser("profiles", help="list the firm profiles propdesk knows")
+    profiles.add_argument(
+        "--markdown", action="store_true", help="the supported-firms table, as in the README"
+    )
     commands.add_parser("demo", help="replay the bundled demo day as a table")
     return parser
 
@@ -58,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "replay":
         return _replay(args, sys.stdout, sys.stderr)
     if args.command == "profiles":
-        return _profiles(sys.stdout)
+        return _profiles(sys.stdout, markdown=args.markdown)
     # No command: the console is not built yet (issue order: risk core, runtime, console), so the
     # launch shows the guard at work on a bundled day.
     return _demo(sys.stdout, sys.stderr)
@@ -70,7 +73,8 @@ def _fail(err: TextIO, message: str) -> int:
 
 
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from propdesk.domain.calendar import TradingCalendar, parse_closures
+    from propdesk.domain.account import calendar_for
+    from propdesk.domain.calendar import parse_closures
     from propdesk.domain.firms import ProfileError
     from propdesk.domain.money import MoneyError, to_decimal
     from propdesk.domain.news import NewsListError, parse_news
@@ -113,10 +117,7 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return _fail(err, f"cannot read {args.events}: {exc.strerror}")
     except ReplayError as exc:
         return _fail(err, f"{args.events}: {exc}")
-    boundary = profile.day_boundary
-    from propdesk.domain.calendar import DayBoundary
-
-    calendar = TradingCalendar(closures, day_boundary=DayBoundary(boundary.tz, boundary.at))
+    calendar = calendar_for(profile, closures)
     protocol = Protocol() if args.protocol == "default" else Protocol.none()
     records = run(lines, profile, calendar=calendar, protocol=protocol, balance=balance, news=news)
     if args.table:
@@ -126,9 +127,13 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def _profiles(out: TextIO) -> int:
+def _profiles(out: TextIO, *, markdown: bool) -> int:
+    from propdesk.firm_table import markdown_table
     from propdesk.resources import load_profiles
 
+    if markdown:
+        out.write(markdown_table(load_profiles().values()))
+        return 0
     for profile in load_profiles().values():
         out.write(
             f"{profile.id:28} {profile.firm} — {profile.program} "

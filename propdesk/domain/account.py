@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from propdesk.domain.calendar import DayBoundary, FlatByRule, TradingCalendar
+from propdesk.domain.calendar import CME_DAY, Closure, DayBoundary, FlatByRule, TradingCalendar
 from propdesk.domain.events import (
     AccountEvent,
     ClockTick,
@@ -42,20 +42,15 @@ from propdesk.domain.protocol import Protocol
 from propdesk.domain.schedule import CalendarSchedule
 
 
-def floor_rules(profile: FirmProfile, start_balance: Decimal | None = None) -> FloorRules:
+def floor_rules(profile: FirmProfile) -> FloorRules:
     b0 = profile.start_balance
     ml = profile.max_loss
-    lock: Decimal | None = None
-    if ml.lock == "start":
-        lock = b0
-    elif ml.lock == "start_plus":
-        lock = b0 + ml.lock_offset.value  # type: ignore[union-attr]
     dl = profile.daily_loss
     return FloorRules(
         start_balance=b0,
         max_loss_kind=ml.kind,
         max_loss=ml.amount.value if ml.amount is not None else None,
-        lock_level=lock,
+        lock_level=ml.lock_level(b0),
         daily_kind=dl.kind,
         daily_loss=dl.amount.value if dl.amount is not None else None,
     )
@@ -74,7 +69,12 @@ def flat_by_rule(profile: FirmProfile) -> FlatByRule | None:
 
 
 def day_boundary(profile: FirmProfile) -> DayBoundary:
+    """The calendar's form of the firm's trading-day rollover."""
     return DayBoundary(profile.day_boundary.tz, profile.day_boundary.at)
+
+
+def calendar_for(profile: FirmProfile, closures: Iterable[Closure] = ()) -> TradingCalendar:
+    return TradingCalendar(closures, day_boundary=day_boundary(profile))
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +140,11 @@ class AccountRisk:
         self._group = product_group
         rules = floor_rules(profile)
         self.ledger = Ledger(rules.start_balance)
-        self.floors = Floors(rules)
-        if balance is not None and balance != rules.start_balance:
-            self._start_from_balance(balance)
+        if balance is not None:
+            # Realized history before the replay is folded into the balance it left.
+            self.ledger.realized = balance - rules.start_balance
+            self.ledger.day_start_balance = balance
+        self.floors = Floors(rules, balance=balance)
         policy = profile.news
         restriction = None if policy.restriction == "none" else Restriction(policy.restriction)
         windows = build_windows(
@@ -174,21 +176,8 @@ class AccountRisk:
         self._eod_at: datetime | None = None
         self._eod_done = False
         self._last_ts: datetime | None = None
-        self._cme_day = (
-            profile.day_boundary.tz == "America/Chicago" and profile.day_boundary.at == time(17, 0)
-        )
-
-    def _start_from_balance(self, balance: Decimal) -> None:
-        """Replay from a known balance: unknown history, so assume the highest floors it allows."""
-        ledger, state = self.ledger, self.floors.state
-        ledger.realized = balance - ledger.start_balance
-        ledger.day_start_balance = balance
-        high = max(balance, ledger.start_balance)
-        state.high_water = high
-        state.eod_high = high
-        self.floors.on_session_close(high)
-        state.max_loss_floor = self.floors._max_loss_floor_from(high, high)
-        self.floors.on_new_day(balance)
+        # On CME days the end-of-day step is at the session close; other firm days end at their boundary.
+        self._cme_day = calendar.day_boundary == CME_DAY
 
     # ------------------------------------------------------------------------------------------
     @property

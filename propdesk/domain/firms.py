@@ -185,6 +185,15 @@ def _report(problems: list[tuple[str, str]]) -> None:
         _fail(_RULE_ERROR, summary, problems=tuple(problems))
 
 
+def _amount_problems(kind: str, amount: object) -> list[tuple[str, str]]:
+    if kind != "none" and amount is None:
+        return [("amount", f"required when kind is {kind!r}")]
+    if kind == "none" and amount is not None:
+        # Consumers read `amount` as the limit; one left behind "none" would still be enforced.
+        return [("amount", "must be left out when kind is 'none' (there is no limit)")]
+    return []
+
+
 class _Frozen(BaseModel):
     # extra="forbid": a misspelt key in a hand-edited file must fail loudly, not silently vanish.
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -207,7 +216,7 @@ class MaxLossRule(_Frozen):
     """The account-ending floor: D below the start (static) or below a high-water mark (trailing).
 
     With a lock the trailing floor stops at L (the start, or the start + lock_offset) and stays
-    there: floor = min(HWM − D, L). `amount` is ignored when kind is "none".
+    there: floor = min(HWM − D, L). `amount` is present exactly when kind is not "none".
     """
 
     kind: Literal[
@@ -219,9 +228,7 @@ class MaxLossRule(_Frozen):
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
-        problems: list[tuple[str, str]] = []
-        if self.kind != "none" and self.amount is None:
-            problems.append(("amount", f"required when kind is {self.kind!r}"))
+        problems = _amount_problems(self.kind, self.amount)
         if self.lock == "start_plus" and self.lock_offset is None:
             problems.append(
                 ("lock_offset", "required when lock is 'start_plus' (L = start + lock_offset)")
@@ -248,7 +255,7 @@ class DailyLossRule(_Frozen):
     fixed: start-of-day balance − amount; trailing: the day's equity high − amount; previous_close:
     the previous day-boundary balance − amount (FTMO). soft: breach liquidates and blocks until the
     next session, the account survives; hard (soft = false): the breach ends the account.
-    `amount` is ignored when kind is "none".
+    `amount` is present exactly when kind is not "none".
     """
 
     kind: Literal["none", "fixed", "trailing", "previous_close"]
@@ -257,8 +264,7 @@ class DailyLossRule(_Frozen):
 
     @model_validator(mode="after")
     def _coherent(self) -> Self:
-        if self.kind != "none" and self.amount is None:
-            _report([("amount", f"required when kind is {self.kind!r}")])
+        _report(_amount_problems(self.kind, self.amount))
         return self
 
 
@@ -586,8 +592,8 @@ def apply_overrides(
     {"max_loss.amount": "2500", "flat_by.at": "15:00", "daily_loss.kind": "none"}: a bare value
     for a sourced field (or for a field of the news/automation policies) keeps the shape and
     becomes source="user override", checked=`checked`, its note recording what it replaced; a
-    mapping replaces the whole object as given; None clears an optional one. Each override is
-    logged in `notes`. Unknown paths and bad values raise ProfileError naming the path; `profile`
+    mapping replaces the whole object as given; None clears an optional one; setting a rule's
+    kind to "none" clears its amount. Each override is logged in `notes`. Unknown paths and bad values raise ProfileError naming the path; `profile`
     itself is unchanged.
     """
     name = f"{profile.id} (account overrides)"
@@ -606,6 +612,16 @@ def apply_overrides(
         log.append(f"{path} = {_brief(overrides[path])} (was {_brief(old)})")
     if problems:
         raise ProfileError(problems)
+    for rule in ("max_loss", "daily_loss"):
+        # "Turn the limit off" means no amount either, unless the trader set one on purpose
+        # (then validation says that the two disagree).
+        table = data[rule]
+        touched = any(path == rule or path.startswith(f"{rule}.amount") for path in overrides)
+        if isinstance(table, dict) and table.get("kind") == "none" and not touched:
+            old = table.get("amount")
+            if isinstance(old, dict):
+                table["amount"] = None
+                log.append(f"{rule}.amount cleared (was {_brief(old.get('value'))})")
     for relabel in relabels.values():
         if relabel.explicit:
             continue

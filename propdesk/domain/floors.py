@@ -62,20 +62,33 @@ class Floors:
 
     __slots__ = ("rules", "state")
 
-    def __init__(self, rules: FloorRules, state: FloorState | None = None) -> None:
+    def __init__(
+        self,
+        rules: FloorRules,
+        state: FloorState | None = None,
+        *,
+        balance: Decimal | None = None,
+    ) -> None:
+        """Fresh floors for an account at its start, or at `balance` with an unknown history.
+
+        With an unknown history the high-water marks start at max(balance, B0): the highest floor the
+        history could have produced, which is the safe assumption.
+        """
         self.rules = rules
         if state is None:
             b0 = rules.start_balance
+            current = b0 if balance is None else balance
+            high = max(current, b0)
             state = FloorState(
-                high_water=b0,
-                eod_high=b0,
+                high_water=high,
+                eod_high=high,
                 max_loss_floor=None,
-                day_start_balance=b0,
-                day_high=b0,
+                day_start_balance=current,
+                day_high=current,
                 daily_floor=None,
             )
-            state.max_loss_floor = self._max_loss_floor_from(b0, b0)
-            state.daily_floor = self._daily_floor_from(b0, b0)
+            state.max_loss_floor = self._max_loss_floor_from(high)
+            state.daily_floor = self._daily_floor_from(current)
         self.state = state
 
     # -- queries --------------------------------------------------------------------------------
@@ -138,7 +151,7 @@ class Floors:
         state = self.state
         state.day_start_balance = start_balance
         state.day_high = start_balance
-        state.daily_floor = self._daily_floor_from(start_balance, start_balance)
+        state.daily_floor = self._daily_floor_from(start_balance)
 
     # -- arithmetic -----------------------------------------------------------------------------
     def _trail(self, high: Decimal) -> Decimal:
@@ -147,20 +160,19 @@ class Floors:
         # Once the trail reaches the lock level it stays there: min() with a rising high keeps it.
         return lock if lock is not None and floor > lock else floor
 
-    def _max_loss_floor_from(self, high_water: Decimal, eod_high: Decimal) -> Decimal | None:
+    def _max_loss_floor_from(self, high: Decimal) -> Decimal | None:
         kind = self.rules.max_loss_kind
         if kind == "none":
             return None
         if kind == "static":
             return self.rules.start_balance - self.rules.max_loss  # type: ignore[operator]
-        return self._trail(eod_high if kind == "eod_trailing" else high_water)
+        return self._trail(high)
 
-    def _daily_floor_from(self, start_balance: Decimal, day_high: Decimal) -> Decimal | None:
-        kind = self.rules.daily_kind
-        if kind == "none":
+    def _daily_floor_from(self, start_balance: Decimal) -> Decimal | None:
+        """At the day's start the trailing line's high is the start balance too."""
+        if self.rules.daily_kind == "none":
             return None
-        base = day_high if kind == "trailing" else start_balance
-        return base - self.rules.daily_loss  # type: ignore[operator]
+        return start_balance - self.rules.daily_loss  # type: ignore[operator]
 
 
 def ticks_to_floor(distance: Decimal, net_qty: int, tick_value: Decimal) -> int:

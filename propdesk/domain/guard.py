@@ -7,15 +7,13 @@ until it expires or a confirmed unlock. Every transition and action carries a re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
-from enum import IntEnum, StrEnum
-from typing import Protocol as TypingProtocol
 from zoneinfo import ZoneInfo
 
 from propdesk.domain.events import (
-    ClockTick,
     ConnectionRestored,
     FlatVerified,
     KillRequest,
@@ -25,105 +23,30 @@ from propdesk.domain.events import (
 from propdesk.domain.money import ZERO, cents
 from propdesk.domain.news import NewsWindow, Restriction
 from propdesk.domain.protocol import Protocol
-
-
-class GuardState(IntEnum):
-    ACTIVE = 0
-    WARNING = 1
-    REDUCE_ONLY = 2
-    FLATTENING = 3
-    LOCKED = 4
-
-    @property
-    def label(self) -> str:
-        return self.name
-
-
-class ActionType(StrEnum):
-    ALERT = "alert"
-    REDUCE_ONLY = "reduce_only"  # refuse or cancel anything that adds exposure
-    CANCEL_ORDERS = "cancel_orders"
-    FLATTEN = "flatten"  # cancel every working order, close every position, verify
-    LOCK = "lock"
-    UNLOCK = "unlock"
-
-
-@dataclass(frozen=True, slots=True)
-class Action:
-    type: ActionType
-    reason: str
-    rule: str = ""
-    roots: frozenset[str] | None = None  # a scoped flatten (news windows); None = the whole account
-
-
-@dataclass(frozen=True, slots=True)
-class RiskSnapshot:
-    """What the guard sees of one account at one instant."""
-
-    equity: Decimal
-    balance: Decimal
-    max_loss_floor: Decimal | None
-    daily_floor: Decimal | None
-    size: Decimal  # open size in full-size contracts, counted the firm's way
-    roots: frozenset[str]  # instruments with an open position
-    working_orders: int = 0
-    adding_orders: int = 0  # working orders that would add exposure
-
-    @property
-    def has_position(self) -> bool:
-        return bool(self.roots)
-
-    @property
-    def flat(self) -> bool:
-        return not self.roots and self.working_orders == 0
-
-
-@dataclass(frozen=True, slots=True)
-class Metrics:
-    """New numbers for the account (after a fill, a mark, a floor move)."""
-
-    ts: datetime
-    snapshot: RiskSnapshot
-
-
-GuardEvent = (
-    Metrics
-    | ClockTick
-    | KillRequest
-    | UnlockRequest
-    | ConnectionRestored
-    | FlatVerified
-    | WorkingOrders
+from propdesk.domain.risk_state import (
+    Action,
+    ActionType,
+    GuardEvent,
+    GuardLimits,
+    GuardState,
+    GuardStatus,
+    Metrics,
+    RiskSnapshot,
+    Schedule,
 )
 
-
-@dataclass(frozen=True, slots=True)
-class GuardStatus:
-    state: GuardState = GuardState.ACTIVE
-    reason: str = ""
-    rule: str = ""
-    since: datetime | None = None
-    lock_until: datetime | None = None  # None while LOCKED: only a confirmed unlock releases it
-    snapshot: RiskSnapshot | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GuardLimits:
-    """The firm's numbers the guard works against (after per-account overrides)."""
-
-    daily_loss: Decimal | None  # DLL
-    max_loss: Decimal | None  # D, the full max-loss cushion
-    max_contracts: Decimal | None  # the firm's maximum, in full-size contracts
-
-
-class Schedule(TypingProtocol):
-    """Session times the guard needs; implemented over the trading calendar (schedule.py)."""
-
-    def cutoff_window(self, now: datetime) -> tuple[datetime, datetime, datetime] | None:
-        """(start, end, firm_time) of the no-trading window containing `now`, else of the next one."""
-        ...
-
-    def next_open(self, now: datetime) -> datetime: ...
+__all__ = [
+    "Action",
+    "ActionType",
+    "Guard",
+    "GuardEvent",
+    "GuardLimits",
+    "GuardState",
+    "GuardStatus",
+    "Metrics",
+    "RiskSnapshot",
+    "Schedule",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +87,15 @@ def _hhmm(ts: datetime) -> str:
 class Guard:
     """Pure decisions for one account; all numbers and times come in, nothing is read from outside."""
 
-    __slots__ = ("_levels", "_windows", "limits", "protocol", "schedule", "size_cap")
+    __slots__ = (
+        "_levels",
+        "_news_cursor",
+        "_windows",
+        "limits",
+        "protocol",
+        "schedule",
+        "size_cap",
+    )
 
     def __init__(
         self,
@@ -177,6 +108,7 @@ class Guard:
         self.protocol = protocol
         self.schedule = schedule
         self._windows = news
+        self._news_cursor: tuple[datetime, int] | None = None  # (asked at, first window not over)
         self._levels: _Levels | None = None
         cap = protocol.size_cap
         if cap is None and limits.max_contracts is not None:
@@ -493,7 +425,7 @@ class Guard:
                     f"trading reopens {_hhmm(end)}",
                     end,
                 )
-        for window in self._active_windows(now):
+        for window in self._live_windows(now):
             if window.restriction is Restriction.FLAT and (
                 window.applies_to(snapshot.roots)
                 or (window.roots is None and snapshot.working_orders)
@@ -548,11 +480,9 @@ class Guard:
                     f"{_hhmm(window[0] - lead)}",
                 )
         news_lead = p.news_reduce_lead
-        for window in self._windows:
-            if window.start - news_lead > now:
-                break
-            if now >= window.end:
-                continue
+        for window in self._live_windows(now, news_lead):
+            if window.roots is not None and not window.applies_to(snapshot.roots):
+                continue  # a scoped window (EIA for CL) does not restrict an account out of scope
             if now >= window.start:
                 rule = (
                     "no executions"
@@ -600,14 +530,22 @@ class Guard:
             )
         return f"{what}: " + "; ".join(parts)
 
-    def _active_windows(self, now: datetime) -> list[NewsWindow]:
-        active = []
-        for window in self._windows:
-            if window.start > now:
+    def _live_windows(self, now: datetime, lead: timedelta = timedelta(0)) -> Iterator[NewsWindow]:
+        """Windows open at `now` or opening within `lead`, skipping the past ones in O(1) amortised.
+
+        A year of news is hundreds of windows; a cursor past the finished ones keeps a mark's cost flat.
+        """
+        windows = self._windows
+        cursor = self._news_cursor
+        index = 0 if cursor is None or now < cursor[0] else cursor[1]
+        while index < len(windows) and windows[index].end <= now:
+            index += 1
+        self._news_cursor = (now, index)
+        for window in windows[index:]:
+            if window.start - lead > now:
                 break
             if now < window.end:
-                active.append(window)
-        return active
+                yield window
 
     def _next_open(self, now: datetime) -> datetime | None:
         return self.schedule.next_open(now) if self.schedule is not None else None

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from propdesk.domain.calendar import FlatByRule, TradingCalendar
 
 _LOOKBACK = timedelta(days=6)  # longer than any weekend plus holiday run
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    """What the header of the console shows for one account's rules at one instant."""
+
+    may_trade: bool
+    next_cutoff: (
+        datetime | None
+    )  # the next flat-by cutoff (buffer included); None: the firm has none
+    countdown: timedelta | None  # until next_cutoff
+    reopens: datetime  # when trading is next allowed (now, if it is allowed now)
 
 
 class CalendarSchedule:
@@ -48,6 +61,16 @@ class CalendarSchedule:
         answer = self._calendar.next_open(self._group, now)
         self._open = (now, answer)
         return answer
+
+    def status(self, now: datetime) -> SessionStatus:
+        """May the account trade now, how long until the cutoff, and when trading reopens."""
+        rule, calendar = self._rule, self._calendar
+        may_trade = calendar.may_trade(rule, now, self._buffer, self._group)
+        reopens = calendar.reopen_after(rule, now, self._buffer, self._group)
+        if rule is None:
+            return SessionStatus(may_trade, None, None, reopens)
+        cutoff = calendar.next_cutoff(rule, now, self._buffer, self._group).at
+        return SessionStatus(may_trade, cutoff, cutoff - now, reopens)
 
     def _compute(self, now: datetime) -> tuple[datetime, datetime, datetime]:
         calendar, rule, buffer, group = self._calendar, self._rule, self._buffer, self._group

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
-from propdesk.domain.account import AccountRisk
+from propdesk.domain.account import AccountRisk, calendar_for
 from propdesk.domain.calendar import TradingCalendar
 from propdesk.domain.events import ClockTick, Fill, KillRequest, Mark, Side
 from propdesk.domain.firms import ProfileSet
@@ -158,10 +158,7 @@ def test_ftmo_day_rolls_at_prague_midnight(
     profiles: ProfileSet, instruments: InstrumentBook
 ) -> None:
     profile = profiles.get("ftmo-2step-100k")
-    boundary = profile.day_boundary
-    from propdesk.domain.calendar import DayBoundary
-
-    calendar = TradingCalendar(day_boundary=DayBoundary(boundary.tz, boundary.at))
+    calendar = calendar_for(profile)
     account = AccountRisk(profile, calendar=calendar, protocol=Protocol.none())
     day = Day(account, instruments)
     prague = ZoneInfo("Europe/Prague")

@@ -309,6 +309,13 @@ def test_missing_amount_names_file_and_field() -> None:
     assert _error(text) == "sample.toml: max_loss.amount: required when kind is 'eod_trailing'"
 
 
+def test_amount_without_a_limit_is_refused() -> None:
+    message = _error(_broken('kind = "fixed"', 'kind = "none"'))
+    assert message == (
+        "sample.toml: daily_loss.amount: must be left out when kind is 'none' (there is no limit)"
+    )
+
+
 def test_float_money_is_refused_with_the_reason() -> None:
     message = _error(_broken('value = "2000"', "value = 2000.1"))
     assert message.startswith("sample.toml: max_loss.amount.value: ")
@@ -442,6 +449,23 @@ def test_nested_paths(sample: FirmProfile) -> None:
     assert changed.flat_by.at.source == USER_OVERRIDE
     assert changed.flat_by.tz == "America/New_York"
     assert changed.daily_loss.kind == "none"
+
+
+def test_turning_a_limit_off_clears_its_amount(sample: FirmProfile) -> None:
+    changed = apply_overrides(sample, {"daily_loss.kind": "none"}, checked=date(2026, 7, 2))
+    assert changed.daily_loss.kind == "none"
+    # Consumers read the amount as the limit: none may linger behind kind "none".
+    assert changed.daily_loss.amount is None
+    assert "daily_loss.amount cleared (was 1000)" in changed.notes
+
+
+def test_turning_a_limit_off_while_setting_its_amount_is_an_error(sample: FirmProfile) -> None:
+    with pytest.raises(ProfileError, match=r"daily_loss\.amount: must be left out when kind is"):
+        apply_overrides(
+            sample,
+            {"daily_loss.kind": "none", "daily_loss.amount": "900"},
+            checked=date(2026, 7, 2),
+        )
 
 
 def test_overriding_a_policy_field_relabels_the_policy(sample: FirmProfile) -> None:

@@ -295,7 +295,7 @@ def test_news_scope_by_instrument() -> None:
     g = guard(news=_news(Restriction.FLAT, frozenset({"CL", "MCL"})))
     start = T0 + timedelta(minutes=58)
     g.equity(50_000, start, roots=("ES",))
-    assert g.state is GuardState.REDUCE_ONLY, "an EIA window restricts CL, not an ES position"
+    assert g.state is GuardState.ACTIVE, "an EIA window restricts CL, not an ES position"
     (flatten,) = g.equity(50_000, start, roots=("ES", "CL"))
     assert flatten.roots == frozenset({"CL", "MCL"})
 
@@ -337,3 +337,19 @@ def test_protocol_none_has_no_warning_levels() -> None:
     assert g.state is GuardState.ACTIVE
     (flatten,) = g.equity(49_000)
     assert "daily loss limit reached" in flatten.reason
+
+
+def test_many_past_news_windows_are_skipped_and_time_may_go_back() -> None:
+    events = [NewsEvent(T0 - timedelta(days=d), f"old {d}") for d in range(1, 300)]
+    events.append(NewsEvent(T0 + timedelta(minutes=3), "CPI"))
+    windows = build_windows(
+        events, restriction=Restriction.FLAT, pre=timedelta(minutes=2), post=timedelta(minutes=2)
+    )
+    g = guard(news=windows)
+    g.equity(50_000)
+    assert g.state is GuardState.REDUCE_ONLY, "CPI's window opens in 1 minute"
+    assert "'CPI'" in g.status.reason
+    earlier = T0 - timedelta(days=5)
+    g.equity(50_000, earlier - timedelta(minutes=1))
+    assert g.state is GuardState.FLATTENING, "a replay that steps back in time still sees old windows"
+    assert "'old 5'" in g.status.reason

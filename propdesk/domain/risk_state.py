@@ -1,0 +1,117 @@
+"""The guard's vocabulary: risk states, actions, the snapshot it judges, its status and limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import IntEnum, StrEnum
+from typing import Protocol as TypingProtocol
+
+from propdesk.domain.events import (
+    ClockTick,
+    ConnectionRestored,
+    FlatVerified,
+    KillRequest,
+    UnlockRequest,
+    WorkingOrders,
+)
+
+
+class GuardState(IntEnum):
+    ACTIVE = 0
+    WARNING = 1
+    REDUCE_ONLY = 2
+    FLATTENING = 3
+    LOCKED = 4
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+class ActionType(StrEnum):
+    ALERT = "alert"
+    REDUCE_ONLY = "reduce_only"  # refuse or cancel anything that adds exposure
+    CANCEL_ORDERS = "cancel_orders"
+    FLATTEN = "flatten"  # cancel every working order, close every position, verify
+    LOCK = "lock"
+    UNLOCK = "unlock"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    type: ActionType
+    reason: str
+    rule: str = ""
+    roots: frozenset[str] | None = None  # a scoped flatten (news windows); None = the whole account
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSnapshot:
+    """What the guard sees of one account at one instant."""
+
+    equity: Decimal
+    balance: Decimal
+    max_loss_floor: Decimal | None
+    daily_floor: Decimal | None
+    size: Decimal  # open size in full-size contracts, counted the firm's way
+    roots: frozenset[str]  # instruments with an open position
+    working_orders: int = 0
+    adding_orders: int = 0  # working orders that would add exposure
+
+    @property
+    def has_position(self) -> bool:
+        return bool(self.roots)
+
+    @property
+    def flat(self) -> bool:
+        return not self.roots and self.working_orders == 0
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """New numbers for the account (after a fill, a mark, a floor move)."""
+
+    ts: datetime
+    snapshot: RiskSnapshot
+
+
+GuardEvent = (
+    Metrics
+    | ClockTick
+    | KillRequest
+    | UnlockRequest
+    | ConnectionRestored
+    | FlatVerified
+    | WorkingOrders
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GuardStatus:
+    state: GuardState = GuardState.ACTIVE
+    reason: str = ""
+    rule: str = ""
+    since: datetime | None = None
+    lock_until: datetime | None = None  # None while LOCKED: only a confirmed unlock releases it
+    snapshot: RiskSnapshot | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GuardLimits:
+    """The firm's numbers the guard works against (after per-account overrides)."""
+
+    daily_loss: Decimal | None  # DLL
+    max_loss: Decimal | None  # D, the full max-loss cushion
+    max_contracts: Decimal | None  # the firm's maximum, in full-size contracts
+
+
+class Schedule(TypingProtocol):
+    """Session times the guard needs; implemented over the trading calendar (schedule.py)."""
+
+    def cutoff_window(self, now: datetime) -> tuple[datetime, datetime, datetime] | None:
+        """(start, end, firm_time) of the no-trading window containing `now`, else of the next one."""
+        ...
+
+    def next_open(self, now: datetime) -> datetime: ...
