@@ -351,5 +351,7 @@ def test_many_past_news_windows_are_skipped_and_time_may_go_back() -> None:
     assert "'CPI'" in g.status.reason
     earlier = T0 - timedelta(days=5)
     g.equity(50_000, earlier - timedelta(minutes=1))
-    assert g.state is GuardState.FLATTENING, "a replay that steps back in time still sees old windows"
+    assert g.state is GuardState.FLATTENING, (
+        "a replay that steps back in time still sees old windows"
+    )
     assert "'old 5'" in g.status.reason
