@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
@@ -42,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         help="default: your buffers and warn levels; none: the firm's own numbers only",
     )
+    replay.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override one profile value for this account, e.g. max_loss.amount=2500 (repeatable)",
+    )
     replay.add_argument("--news", type=Path, help="news event list (TOML [[event]] tables)")
     replay.add_argument("--closures", type=Path, help="ad-hoc exchange closures (TOML)")
     replay.add_argument(
@@ -75,6 +83,7 @@ def _fail(err: TextIO, message: str) -> int:
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from propdesk.domain.account import calendar_for
     from propdesk.domain.calendar import parse_closures
+    from propdesk.domain.firm_overrides import apply_overrides
     from propdesk.domain.firms import ProfileError
     from propdesk.domain.money import MoneyError, to_decimal
     from propdesk.domain.news import NewsListError, parse_news
@@ -89,6 +98,17 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return _fail(err, str(exc))
     except KeyError as exc:
         return _fail(err, exc.args[0] if exc.args else f"unknown profile {args.profile!r}")
+    if args.set:
+        overrides: dict[str, object] = {}
+        for item in args.set:
+            path, sep, value = item.partition("=")
+            if not sep or not path.strip():
+                return _fail(err, f"--set {item!r}: expected PATH=VALUE, e.g. max_loss.amount=2500")
+            overrides[path.strip()] = value.strip()
+        try:
+            profile = apply_overrides(profile, overrides, checked=datetime.now(UTC).date())
+        except ProfileError as exc:
+            return _fail(err, str(exc))
     balance: Decimal | None = None
     if args.balance is not None:
         try:

@@ -2,21 +2,20 @@
 
 Firm rules change often and sources disagree (research/prop-firm-rules.md), so no rule lives in
 code: a profile is TOML text under resources/firms/, validated here, and any value can be overridden
-per account. Overriding a sourced number re-labels it "user override" so nobody mistakes a trader's
-setting for the firm's rule.
+per account (firm_overrides.py). Overriding a sourced number re-labels it "user override" so nobody
+mistakes a trader's setting for the firm's rule. What is wrong with a profile is worded by
+firm_errors.py, whose public names are importable from here too.
 
 Pure: this module parses text it is given and never reads profile files itself (the caller
 does); time-zone names are checked against the tz database through zoneinfo.
 """
 
-import difflib
 import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date, time
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Final, Literal, NoReturn, Self, get_args, get_origin, overload
+from typing import Annotated, Any, Final, Literal, Self, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -28,7 +27,15 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+
+from propdesk.domain.firm_errors import (
+    Problem,
+    ProfileError,
+    _fail,
+    _problems_from,
+    _report,
+    _toml_problem,
+)
 
 __all__ = [
     "USER_OVERRIDE",
@@ -44,16 +51,11 @@ __all__ = [
     "ProfileSet",
     "SizeRule",
     "Sourced",
-    "apply_overrides",
     "parse_profile",
 ]
 
 USER_OVERRIDE: Final = "user override"
 """The `source` of a value a trader set for one account; needs no entry in `[sources]`."""
-
-# Error type for the cross-field checks below: its context carries (relative path, message) pairs so
-# every problem is reported at its own field rather than at the table that noticed it.
-_RULE_ERROR: Final = "profile_rule"
 
 
 # --- scalar types -------------------------------------------------------------------------------
@@ -65,11 +67,6 @@ class _TomlFloat(Decimal):
     tomllib hands `parse_float` the literal text, so fractions stay exact and money fields can still
     tell that the author wrote a float and refuse it.
     """
-
-
-def _fail(kind: str, message: str, **context: object) -> NoReturn:
-    # Formatted here, not by pydantic's template engine, so braces in a bad value can't break it.
-    raise PydanticCustomError(kind, "{message}", {"message": message, **context})
 
 
 def _to_money(value: object) -> Decimal:
@@ -176,13 +173,6 @@ Text = Annotated[str, Field(min_length=1)]
 
 
 # --- models -------------------------------------------------------------------------------------
-
-
-def _report(problems: list[tuple[str, str]]) -> None:
-    """Raise one validation error that still names each field (see _RULE_ERROR)."""
-    if problems:
-        summary = "; ".join(f"{path}: {message}" for path, message in problems)
-        _fail(_RULE_ERROR, summary, problems=tuple(problems))
 
 
 def _amount_problems(kind: str, amount: object) -> list[tuple[str, str]]:
@@ -390,137 +380,14 @@ def _source_uses(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, str]
             yield from _source_uses(child, f"{prefix}{name}.")
 
 
-# --- errors -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One thing wrong with one profile: which file, which field, what."""
-
-    file: str
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.path}: {self.message}"
-
-
-class ProfileError(ValueError):
-    """A profile (or a set of them, or an override) is invalid; the message lists every problem.
-
-    Each line reads "<file name>: <field path>: <what is wrong>".
-    """
-
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        super().__init__("\n".join(str(problem) for problem in self.problems))
-
-
-def _model_class(annotation: object) -> type[BaseModel] | None:
-    """The model a field holds (through `| None` and Annotated), or None for a plain value."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in get_args(annotation):
-        found = _model_class(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _is_table(annotation: object) -> bool:
-    """True for a free-form key → value table such as [sources]."""
-    return get_origin(annotation) is dict
-
-
-def _model_at(loc: tuple[str, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = FirmProfile
-    for part in loc:
-        if model is None or part not in model.model_fields:
-            return None
-        model = _model_class(model.model_fields[part].annotation)
-    return model
-
-
-def _suggest(word: str, choices: Iterable[str]) -> str:
-    options = sorted(choices)
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return f"allowed: {', '.join(options)}"
-
-
-def _show(value: object) -> str:
-    if isinstance(value, Decimal | time | date):
-        return str(value)
-    return repr(value)
-
-
-def _brief(value: object, limit: int = 60) -> str:
-    shown = _show(value)
-    return shown if len(shown) <= limit else f"{shown[: limit - 1]}…"
-
-
-_OWN_MESSAGES: Final = frozenset(
-    {
-        "money_float",
-        "money_parse",
-        "money_type",
-        "fraction_parse",
-        "fraction_type",
-        "whole_number",
-        "time_aware",
-        "timezone",
-        "slug",
-        "source_key",
-    }
-)
-
-
-def _describe(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
-    kind = error["type"]
-    if kind == "missing":
-        return "required but missing"
-    if kind == "extra_forbidden":
-        parent = _model_at(loc[:-1])
-        hint = f"; {_suggest(loc[-1], parent.model_fields)}" if parent is not None else ""
-        return f"unknown key{hint}"
-    message = str(error["msg"])
-    if kind in _OWN_MESSAGES or isinstance(error.get("input"), dict | list):
-        return message
-    return f"{message} (got {_show(error.get('input'))})"
-
-
-def _problems_from(error: ValidationError, file: str) -> list[Problem]:
-    problems: list[Problem] = []
-    for item in error.errors(include_url=False):
-        loc = tuple(str(part) for part in item["loc"])
-        if item["type"] == _RULE_ERROR:
-            for relative, message in item["ctx"]["problems"]:
-                problems.append(Problem(file, ".".join((*loc, relative)), message))
-        else:
-            problems.append(Problem(file, ".".join(loc) or "(profile)", _describe(item, loc)))
-    return problems
-
-
 # --- parsing ------------------------------------------------------------------------------------
-
-_TOML_POSITION = re.compile(r"\s*\((at line (\d+), column (\d+)|at end of document)\)$")
 
 
 def _load_toml(text: str, name: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text, parse_float=_TomlFloat)
     except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        match = _TOML_POSITION.search(message)
-        if match is None:
-            where = "TOML syntax"
-        elif match.group(2) is not None:
-            where = f"line {match.group(2)}, column {match.group(3)}"
-        else:
-            where = "end of file"
-        reason = message[: match.start()] if match else message
-        raise ProfileError([Problem(name, where, f"TOML syntax error: {reason}")]) from None
+        raise ProfileError([_toml_problem(exc, name)]) from None
 
 
 def _stem(name: str) -> str:
@@ -544,173 +411,10 @@ def parse_profile(text: str, name: str) -> FirmProfile:
     try:
         profile = FirmProfile.model_validate(data)
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, name))
+        problems.extend(_problems_from(exc, name, FirmProfile))
     if problems or profile is None:
         raise ProfileError(problems)
     return profile
-
-
-# --- per-account overrides ----------------------------------------------------------------------
-
-
-class _PathError(Exception):
-    pass
-
-
-def _plain(value: object) -> object:
-    """A private deep copy of an override value, so the caller's mappings are never mutated."""
-    if isinstance(value, BaseModel):
-        return value.model_dump()
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
-
-
-def _has_provenance(model: type[BaseModel] | None) -> bool:
-    return model is not None and {"source", "checked"} <= model.model_fields.keys()
-
-
-_PROVENANCE_FIELDS: Final = frozenset({"source", "checked", "note"})
-
-
-@dataclass(slots=True)
-class _Relabel:
-    """A sourced object one or more of whose values the trader replaced."""
-
-    table: dict[str, Any]
-    changes: list[str]
-    explicit: bool  # the overrides set its source/checked themselves: leave those alone
-
-
-def apply_overrides(
-    profile: FirmProfile, overrides: Mapping[str, object], *, checked: date
-) -> FirmProfile:
-    """A copy of `profile` with values replaced by dotted path, re-validated.
-
-    {"max_loss.amount": "2500", "flat_by.at": "15:00", "daily_loss.kind": "none"}: a bare value
-    for a sourced field (or for a field of the news/automation policies) keeps the shape and
-    becomes source="user override", checked=`checked`, its note recording what it replaced; a
-    mapping replaces the whole object as given; None clears an optional one; setting a rule's
-    kind to "none" clears its amount. Each override is logged in `notes`. Unknown paths and bad values raise ProfileError naming the path; `profile`
-    itself is unchanged.
-    """
-    name = f"{profile.id} (account overrides)"
-    data = profile.model_dump()
-    explicit_paths = set(overrides)
-    relabels: dict[str, _Relabel] = {}
-    problems: list[Problem] = []
-    log: list[str] = []
-    # Whole tables first, so {"flat_by": {...}, "flat_by.at": "15:00"} refines rather than undoes.
-    for path in sorted(overrides, key=lambda p: p.count(".")):
-        try:
-            old = _assign(data, path, _plain(overrides[path]), checked, explicit_paths, relabels)
-        except _PathError as exc:
-            problems.append(Problem(name, path, str(exc)))
-            continue
-        log.append(f"{path} = {_brief(overrides[path])} (was {_brief(old)})")
-    if problems:
-        raise ProfileError(problems)
-    for rule in ("max_loss", "daily_loss"):
-        # "Turn the limit off" means no amount either, unless the trader set one on purpose
-        # (then validation says that the two disagree).
-        table = data[rule]
-        touched = any(path == rule or path.startswith(f"{rule}.amount") for path in overrides)
-        if isinstance(table, dict) and table.get("kind") == "none" and not touched:
-            old = table.get("amount")
-            if isinstance(old, dict):
-                table["amount"] = None
-                log.append(f"{rule}.amount cleared (was {_brief(old.get('value'))})")
-    for relabel in relabels.values():
-        if relabel.explicit:
-            continue
-        table = relabel.table
-        was = f"was {'; '.join(relabel.changes)}"
-        if table.get("source") is not None:
-            was += f"; from {table['source']}, checked {table['checked']}"
-        if table.get("note"):
-            was += f"; firm note: {table['note']}"
-        table.update(source=USER_OVERRIDE, checked=checked, note=f"user override ({was})")
-    entry = f"Account overrides {checked.isoformat()}: {'; '.join(log)}."
-    data["notes"] = f"{data['notes']}\n{entry}" if data["notes"] else entry
-    try:
-        return FirmProfile.model_validate(data)
-    except ValidationError as exc:
-        raise ProfileError(_problems_from(exc, name)) from None
-
-
-def _assign(
-    data: dict[str, Any],
-    path: str,
-    value: object,
-    checked: date,
-    explicit_paths: set[str],
-    relabels: dict[str, _Relabel],
-) -> object:
-    """Set one dotted path in the dumped profile; return the value it replaced."""
-    parts = path.split(".")
-    if not path or not all(parts):
-        raise _PathError("not a dotted field path such as 'max_loss.amount'")
-    if parts[0] == "id":
-        raise _PathError("the profile id cannot be overridden; copy the profile file instead")
-    table: dict[str, Any] = data
-    model: type[BaseModel] | None = FirmProfile
-    for depth, part in enumerate(parts):
-        here = ".".join(parts[: depth + 1])
-        last = depth == len(parts) - 1
-        if model is None:
-            # Inside a free-form table ([sources]): any key, but nothing below it.
-            if not last:
-                raise _PathError(f"{here} is a value, not a table")
-            old = table.get(part)
-            table[part] = value
-            return old
-        if part not in model.model_fields:
-            where = ".".join(parts[:depth]) or "the profile"
-            raise _PathError(
-                f"unknown field {part!r} in {where}; {_suggest(part, model.model_fields)}"
-            )
-        annotation = model.model_fields[part].annotation
-        child_model = _model_class(annotation)
-        owner = ".".join(parts[:depth])
-        if _has_provenance(model) and part not in _PROVENANCE_FIELDS:
-            # A value inside a sourced object (sourced.value, news.pre_minutes): relabel the object.
-            relabel = relabels.get(owner)
-            if relabel is None:
-                relabel = relabels[owner] = _Relabel(
-                    table,
-                    [],
-                    explicit=bool({f"{owner}.source", f"{owner}.checked"} & explicit_paths),
-                )
-            shown = _show(table.get(part))
-            relabel.changes.append(shown if part == "value" else f"{part} {shown}")
-        if last:
-            old = table.get(part)
-            if (
-                child_model is not None
-                and issubclass(child_model, Sourced)
-                and value is not None
-                and not isinstance(value, dict)
-            ):
-                note = "user override"
-                if isinstance(old, dict):
-                    was = f"{_show(old['value'])}; from {old['source']}, checked {old['checked']}"
-                    note += f" (was {was})"
-                value = {"value": value, "source": USER_OVERRIDE, "checked": checked, "note": note}
-            table[part] = value
-            return old.get("value") if isinstance(old, dict) and "value" in old else old
-        if child_model is None and not _is_table(annotation):
-            raise _PathError(f"{here} is a value, not a table")
-        child = table.get(part)
-        if child is None:
-            # An absent optional table (FTMO has no flat_by): start one; validation names the gaps.
-            child = table[part] = {}
-        if not isinstance(child, dict):
-            raise _PathError(f"{here} was overridden with a plain value, not a table")
-        table = child
-        model = child_model
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 # --- the set of profiles ------------------------------------------------------------------------

@@ -217,3 +217,39 @@ def test_real_process_exit_codes(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert "line 2" in result.stderr
+
+
+def test_set_overrides_a_profile_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, DAY[:1])
+    code, records, err = replay(
+        capsys,
+        str(path),
+        "--profile",
+        "topstep-combine-50k",
+        "--set",
+        "daily_loss.amount=1500",
+        "--set",
+        "max_loss.kind=static",
+    )
+    assert code == 0, err
+    assert records[0]["floors"] == {"max_loss": "48000.00", "daily": "48500.00"}
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("daily_loss.amount", "expected PATH=VALUE"),
+        ("max_loss.amount=lots", "max_loss.amount"),
+        ("no.such.path=1", "no.such.path"),
+    ],
+)
+def test_bad_override_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], item: str, message: str
+) -> None:
+    code = main(
+        ["replay", str(write(tmp_path, DAY)), "--profile", "topstep-combine-50k", "--set", item]
+    )
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert message in err

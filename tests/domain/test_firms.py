@@ -10,13 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from propdesk.domain.firm_overrides import apply_overrides
 from propdesk.domain.firms import (
     USER_OVERRIDE,
     FirmProfile,
     ProfileError,
     ProfileSet,
     Sourced,
-    apply_overrides,
     parse_profile,
 )
 from propdesk.resources import resource_path
