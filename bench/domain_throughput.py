@@ -48,13 +48,13 @@ def make_lines(n: int, seed: int) -> list[tuple[int, str]]:
         symbol = rng.choice(symbols)
         if i % 25 == 0:
             pos = positions[account][symbol]
-            side = (
-                "sell"
-                if pos > 0 and rng.random() < 0.6
-                else "buy"
-                if pos < 0
-                else rng.choice(["buy", "sell"])
-            )
+            # A strategy-like book: at most 2 contracts a side, so most accounts keep trading.
+            if pos >= 2:
+                side = "sell"
+            elif pos <= -2:
+                side = "buy"
+            else:
+                side = rng.choice(["buy", "sell"])
             positions[account][symbol] += 1 if side == "buy" else -1
             price = prices[symbol]
             event = {
