@@ -61,6 +61,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", action="store_true", help="the supported-firms table, as in the README"
     )
     commands.add_parser("demo", help="replay the bundled demo day as a table")
+
+    commands.add_parser("status", help="the running propdesk's accounts, states and links")
+    flatten = commands.add_parser(
+        "flatten",
+        help="flatten and lock accounts in the running propdesk (works while its window is frozen)",
+    )
+    which = flatten.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every account")
+    which.add_argument(
+        "--account", action="append", metavar="BROKER:ID", help="one account (repeatable)"
+    )
+    which.add_argument("--cluster", metavar="NAME", help="every account of a strategy cluster")
+    unlock = commands.add_parser("unlock", help="unlock one locked account (asks to confirm)")
+    unlock.add_argument("account", metavar="BROKER:ID")
+    unlock.add_argument(
+        "--confirm", metavar="BROKER:ID", help="repeat the account to confirm without a prompt"
+    )
+    for sub in (commands.choices["status"], flatten, unlock):
+        sub.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a reply")
+
+    parser.add_argument("--headless", action="store_true", help="run the runtime without a window")
+    parser.add_argument(
+        "--demo", action="store_true", help="the built-in simulator with demo accounts"
+    )
+    parser.add_argument(
+        "--for",
+        dest="run_for",
+        type=float,
+        metavar="SECONDS",
+        help="stop after SECONDS of real time",
+    )
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="simulated clock speed (demo only)"
+    )
+    parser.add_argument("--journal", type=Path, help="journal file (default: the user data dir)")
+    parser.add_argument("--seed", type=int, default=7, help="simulator seed (demo only)")
     return parser
 
 
@@ -70,6 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _replay(args, sys.stdout, sys.stderr)
     if args.command == "profiles":
         return _profiles(sys.stdout, markdown=args.markdown)
+    if args.command in ("status", "flatten", "unlock"):
+        return _control(args, sys.stdout, sys.stderr)
+    if args.headless:
+        from propdesk.app import run_headless
+
+        return run_headless(args, sys.stdout, sys.stderr)
     # No command: the console is not built yet (issue order: risk core, runtime, console), so the
     # launch shows the guard at work on a bundled day.
     return _demo(sys.stdout, sys.stderr)
@@ -144,6 +186,44 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _write_table(records, out, profile.id)
     else:
         write_jsonl(records, out)
+    return 0
+
+
+def _control(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Talk to the running propdesk over its local socket."""
+    from propdesk.runtime import control
+
+    try:
+        if args.command == "status":
+            out.write(control.format_status(control.call({"cmd": "status"}, timeout=args.timeout)))
+        elif args.command == "flatten":
+            scope = (
+                "all"
+                if args.all
+                else ({"accounts": args.account} if args.account else {"cluster": args.cluster})
+            )
+            result = control.call({"cmd": "flatten", "scope": scope}, timeout=args.timeout)
+            out.write(control.format_flatten(result))
+            if not all(r.get("flat") for r in result.get("results", [])):
+                return 1
+        else:
+            confirm = args.confirm
+            if confirm is None:
+                if not sys.stdin.isatty():
+                    return _fail(
+                        err, "unlock needs --confirm BROKER:ID when not run from a terminal"
+                    )
+                confirm = input(
+                    f"Unlock {args.account}? Its strategy may trade again at once. "
+                    "Type the account again to confirm: "
+                ).strip()
+            result = control.call(
+                {"cmd": "unlock", "account": args.account, "confirm": confirm}, timeout=args.timeout
+            )
+            out.write(f"{result['account']}: {result['state']}\n")
+    except control.ControlError as exc:
+        err.write(f"propdesk: {exc}\n")
+        return 1
     return 0
 
 

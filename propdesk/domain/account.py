@@ -184,6 +184,37 @@ class AccountRisk:
     def trading_day(self) -> date | None:
         return self._day
 
+    @property
+    def working_orders(self) -> tuple[int, int]:
+        """(working orders, of which add exposure) as last reported."""
+        return self._working
+
+    def time_state(self) -> tuple[object, ...]:
+        """What time alone can change: a clock tick that leaves this equal changed nothing."""
+        return (self.status, self._day, self._eod_done, self.floors.state.max_loss_floor)
+
+    def durable_state(self) -> dict[str, object]:
+        """Everything a rebuild from the journal must reproduce exactly (locks, baselines, floors)."""
+        ledger, floors, status = self.ledger, self.floors.state, self.status
+        return {
+            "state": status.state.name,
+            "rule": status.rule,
+            "reason": status.reason,
+            "lock_until": status.lock_until,
+            "trading_day": self._day,
+            "balance": ledger.balance,
+            "realized": ledger.realized,
+            "fees": ledger.fees,
+            "day_start_balance": ledger.day_start_balance,
+            "open_pnl": ledger.open_pnl,
+            "positions": {k: (p.net, p.cost) for k, p in sorted(ledger.positions.items())},
+            "high_water": floors.high_water,
+            "eod_high": floors.eod_high,
+            "max_loss_floor": floors.max_loss_floor,
+            "daily_floor": floors.daily_floor,
+            "day_high": floors.day_high,
+        }
+
     def process(self, event: AccountEvent) -> list[Action]:
         """Apply one event; returns the actions the guard decided, in order."""
         ts = event.ts
@@ -252,8 +283,8 @@ class AccountRisk:
                 close = min(session.close, end)
         self._eod_at = close
         self._eod_done = False
-        if not first:
-            self._step(Metrics(ts, self.snapshot()), ts, actions)
+        # The guard judges the new day's numbers (and, on the first event, has numbers at all).
+        self._step(Metrics(ts, self.snapshot()), ts, actions)
 
     def _end_of_day(self, ts: datetime, actions: list[Action]) -> None:
         self._eod_done = True

@@ -169,6 +169,8 @@ class Guard:
                 return status, actions
 
         if snapshot is None:
+            if status.state is GuardState.FLATTENING and isinstance(event, FlatVerified):
+                return self._lock(status, now, actions), actions
             return status, actions
 
         if status.state is GuardState.FLATTENING:

@@ -1,4 +1,4 @@
-"""Shared fixtures for the domain tests: the shipped instruments, profiles and calendar."""
+"""Shared fixtures: the shipped instruments, profiles and calendar (no Qt here: the core runs without it)."""
 
 from __future__ import annotations
 

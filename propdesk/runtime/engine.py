@@ -1,0 +1,510 @@
+"""The runtime: broker events → ledger → guard → journal → actions, for every account.
+
+One asyncio task drains the hub's inbox and applies each event synchronously: journal it, feed the
+account's risk engine, journal the guard's actions, commit, then act. Actions start at once (the kill
+switch runs as its own task and the drain yields right after deciding one), so a breach never waits for
+the rest of a burst. A second task advances time (cutoffs, session closes, lock expiries); one supervisor
+per broker keeps the links alive. Nothing here knows about Qt: the console subscribes to notices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from propdesk.brokers.base import (
+    AccountFill,
+    AccountRef,
+    BalanceUpdate,
+    Broker,
+    BrokerEvent,
+    BrokerPosition,
+    LinkEvent,
+    LinkState,
+    OrderStatus,
+    OrderUpdate,
+    PositionUpdate,
+    Quote,
+    Snapshot,
+    WorkingOrder,
+)
+from propdesk.domain.calendar import Closure
+from propdesk.domain.clock import Clock
+from propdesk.domain.events import (
+    AccountEvent,
+    ClockTick,
+    ConnectionRestored,
+    FlatVerified,
+    KillRequest,
+    Mark,
+    UnlockRequest,
+    WorkingOrders,
+)
+from propdesk.domain.guard import Action, ActionType, GuardState
+from propdesk.domain.instruments import InstrumentBook
+from propdesk.domain.money import cents
+from propdesk.runtime.accounts import (
+    AccountSetup,
+    LiveAccount,
+    risk_for,
+    setup_from_json,
+    setup_to_json,
+)
+from propdesk.runtime.control import FlattenScope
+from propdesk.runtime.inbox import Inbox
+from propdesk.runtime.journal import Journal, rebuild
+from propdesk.runtime.killswitch import FlattenResult, KillSwitch
+from propdesk.runtime.notices import (
+    ActionTaken,
+    Alert,
+    FillBooked,
+    FlattenFinished,
+    Level,
+    LinkChanged,
+    Notices,
+    StateChanged,
+)
+from propdesk.runtime.supervisor import RestoredCallback, Supervisor
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(
+        self,
+        brokers: Sequence[Broker],
+        accounts: Sequence[AccountSetup],
+        *,
+        clock: Clock,
+        journal: Journal,
+        instruments: InstrumentBook,
+        closures: Iterable[Closure] = (),
+        tick_seconds: float = 1.0,
+        reconnect_backoff: Sequence[float] | None = None,
+    ) -> None:
+        self.clock = clock
+        self.journal = journal
+        self.instruments = instruments
+        self.notices = Notices()
+        self.inbox = Inbox()
+        self.brokers = {b.name: b for b in brokers}
+        self._setups = list(accounts)
+        self._closures = tuple(closures)
+        self._tick = tick_seconds
+        self._backoff = reconnect_backoff
+        self.accounts: dict[str, LiveAccount] = {}
+        self._by_broker: dict[str, list[LiveAccount]] = {name: [] for name in self.brokers}
+        self.killswitch = KillSwitch(self.brokers, clock, self._view)
+        self.supervisors: dict[str, Supervisor] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._flatten_tasks: set[asyncio.Task[Any]] = set()
+        self.started = False
+
+    # -- lifetime -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Rebuild from the journal, connect every broker, reconcile, then start the services."""
+        self.restore()
+        for broker in self.brokers.values():
+            await broker.connect()
+            snapshot = await broker.snapshot()
+            await self._reconcile(broker.name, snapshot, None)
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._drain(), name="hub drain"))
+        self._tasks.append(loop.create_task(self._ticks(), name="clock ticks"))
+        for broker in self.brokers.values():
+            supervisor = Supervisor(
+                broker,
+                self.clock,
+                self.inbox,
+                self._on_link,
+                self._restored(broker.name),
+                **({"backoff": self._backoff} if self._backoff else {}),
+            )
+            self.supervisors[broker.name] = supervisor
+            self._tasks.append(loop.create_task(supervisor.run(), name=f"supervise {broker.name}"))
+        self.started = True
+
+    async def stop(self) -> None:
+        for supervisor in self.supervisors.values():
+            supervisor.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.killswitch.close()
+        for broker in self.brokers.values():
+            try:
+                await broker.close()
+            except Exception:
+                log.exception("closing %s", broker.name)
+        self.journal.commit()
+        self.started = False
+
+    def restore(self) -> None:
+        """Rebuild every account from the journal (once); new accounts are registered in it."""
+        if self.accounts:
+            return
+        rebuilt = rebuild(
+            self.journal.records(),
+            lambda _ref, config: risk_for(setup_from_json(config), self._closures),
+            self.instruments,
+        )
+        now = self.clock.now()
+        for setup in self._setups:
+            key = str(setup.ref)
+            risk = rebuilt.accounts.get(key)
+            if risk is None:
+                self.journal.register_account(now, key, setup_to_json(setup))
+                risk = risk_for(setup, self._closures)
+            else:
+                # The account ran before: keep the setup it ran with, so its floors stay its own.
+                setup = setup_from_json(rebuilt.configs[key])
+            account = LiveAccount(setup, risk)
+            account.fill_ids = rebuilt.fill_ids.get(key, set())
+            self.accounts[key] = account
+            self._by_broker.setdefault(setup.ref.broker, []).append(account)
+        self.journal.commit()
+
+    # -- the event path -------------------------------------------------------------------------
+    async def _drain(self) -> None:
+        inbox = self.inbox
+        while True:
+            await inbox.wait()
+            for broker, event in inbox.drain():
+                try:
+                    acted = self._dispatch(broker, event)
+                except Exception:
+                    log.exception("event from %s failed: %r", broker, event)
+                    continue
+                if acted:
+                    # Let the flatten just started send its requests before the next event.
+                    await asyncio.sleep(0)
+            self.journal.commit()
+
+    def _dispatch(self, broker: str, event: BrokerEvent) -> bool:
+        if isinstance(event, Quote):
+            return self._apply_mark(broker, event.mark)
+        if isinstance(event, AccountFill):
+            account = self.accounts.get(str(event.account))
+            if account is None or (event.fill.fill_id and event.fill.fill_id in account.fill_ids):
+                return False
+            return self._apply_fill(account, event)
+        if isinstance(event, OrderUpdate):
+            account = self.accounts.get(str(event.order.account))
+            if account is None:
+                return False
+            if event.status is OrderStatus.WORKING and event.order.remaining > 0:
+                account.orders[event.order.order_id] = event.order
+            else:
+                account.orders.pop(event.order.order_id, None)
+            return self._sync_orders(account, event.ts)
+        if isinstance(event, PositionUpdate):
+            account = self.accounts.get(str(event.position.account))
+            if account is not None:
+                account.positions[event.position.contract.key] = event.position
+            return False
+        if isinstance(event, BalanceUpdate):
+            account = self.accounts.get(str(event.account))
+            if account is not None:
+                account.broker_balance = event.balance
+            return False
+        if isinstance(event, LinkEvent):
+            self._on_link(event)
+        return False
+
+    def _apply_fill(self, account: LiveAccount, event: AccountFill) -> bool:
+        if event.fill.fill_id:
+            account.fill_ids.add(event.fill.fill_id)
+        account.fills += 1
+        acted = self._apply(account, event.fill)
+        self.notices.emit(FillBooked(event.fill.ts, account.key, event.fill))
+        return acted
+
+    def _apply_mark(self, broker: str, mark: Mark) -> bool:
+        accounts = self._by_broker.get(broker, ())
+        if not accounts:
+            return False
+        self.journal.record_mark(broker, mark)
+        acted = False
+        for account in accounts:
+            before = account.risk.status.state
+            actions = account.risk.process(mark)
+            if actions or account.risk.status.state is not before:
+                acted |= self._handle(account, actions, before, mark.ts)
+        return acted
+
+    def _sync_orders(self, account: LiveAccount, ts: datetime) -> bool:
+        count, adding = len(account.orders), len(account.adding_orders())
+        if (count, adding) == account.risk.working_orders:
+            return False
+        return self._apply(account, WorkingOrders(ts, count, adding))
+
+    def _apply(self, account: LiveAccount, event: AccountEvent) -> bool:
+        """Journal one account event, apply it, and act on what the guard decides."""
+        self.journal.record_event(account.key, event)
+        before = account.risk.status.state
+        actions = account.risk.process(event)
+        return self._handle(account, actions, before, event.ts)
+
+    def _handle(
+        self, account: LiveAccount, actions: list[Action], before: GuardState, ts: datetime
+    ) -> bool:
+        after = account.risk.status.state
+        for action in actions:
+            self.journal.record_action(ts, account.key, action, after.name)
+        if not actions and after is before:
+            return False
+        # Recorded before acted on: the journal is durable before any request leaves.
+        self.journal.commit()
+        if after is not before:
+            self.notices.emit(
+                StateChanged(ts, account.key, before, after, account.risk.status.reason)
+            )
+        for action in actions:
+            self.notices.emit(ActionTaken(ts, account.key, action))
+            self._execute(account, action, ts)
+        return bool(actions)
+
+    def _execute(self, account: LiveAccount, action: Action, ts: datetime) -> None:
+        kind = action.type
+        if kind is ActionType.FLATTEN:
+            if not self.killswitch.in_progress(account.ref):
+                account.flattens += 1
+            task = self.killswitch.flatten(account.ref)
+            self._flatten_tasks.add(task)
+            task.add_done_callback(lambda t, a=account: self._flatten_done(a, t))
+        elif kind is ActionType.CANCEL_ORDERS:
+            locked = account.risk.status.state >= GuardState.FLATTENING
+            orders = list(account.orders.values()) if locked else account.adding_orders()
+            self.killswitch.cancel_orders(account.ref, orders)
+        elif kind is ActionType.REDUCE_ONLY:
+            self.killswitch.cancel_orders(account.ref, account.adding_orders())
+            self.notices.emit(Alert(ts, Level.WARNING, action.reason, account.key))
+        elif kind is ActionType.LOCK:
+            account.locks += 1
+            self.notices.emit(Alert(ts, Level.WARNING, action.reason, account.key))
+        elif kind in (ActionType.ALERT, ActionType.UNLOCK):
+            self.notices.emit(Alert(ts, Level.WARNING, action.reason, account.key))
+
+    def _flatten_done(self, account: LiveAccount, task: asyncio.Task[FlattenResult]) -> None:
+        self._flatten_tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        now = self.clock.now()
+        if error is not None:
+            log.error("flatten of %s crashed: %r", account.key, error)
+            self.notices.emit(Alert(now, Level.CRITICAL, f"flatten failed: {error!r}", account.key))
+            return
+        result = task.result()
+        account.last_flatten = result.detail
+        self.journal.record_notice(
+            now,
+            {
+                "type": "flatten",
+                "flat": result.flat,
+                "detail": result.detail,
+                "attempts": result.attempts,
+            },
+            account.key,
+        )
+        self.notices.emit(
+            FlattenFinished(now, account.key, result.flat, result.detail, result.attempts)
+        )
+        if result.flat:
+            # The broker says flat: drop what our view still shows, then tell the guard.
+            account.orders.clear()
+            account.positions.clear()
+            self._apply(account, FlatVerified(now))
+        else:
+            self.notices.emit(Alert(now, Level.CRITICAL, f"NOT FLAT: {result.detail}", account.key))
+        self.journal.commit()
+
+    # -- time -----------------------------------------------------------------------------------
+    async def _ticks(self) -> None:
+        while True:
+            await self.clock.sleep(self._tick)
+            self.tick(self.clock.now())
+
+    def tick(self, now: datetime) -> None:
+        """Advance every account to `now`; journaled only when time changed something."""
+        changed: list[tuple[LiveAccount, list[Action], GuardState]] = []
+        tick = ClockTick(now)
+        for account in self.accounts.values():
+            before_state = account.risk.status.state
+            before = account.risk.time_state()
+            actions = account.risk.process(tick)
+            if actions or account.risk.time_state() != before:
+                changed.append((account, actions, before_state))
+        if not changed:
+            return
+        self.journal.record_tick(now)
+        for account, actions, before_state in changed:
+            self._handle(account, actions, before_state, now)
+        self.journal.commit()
+
+    # -- links ----------------------------------------------------------------------------------
+    def _on_link(self, event: LinkEvent) -> None:
+        self.journal.record_notice(
+            event.ts,
+            {
+                "type": "link",
+                "broker": event.broker,
+                "state": event.state.value,
+                "detail": event.detail,
+            },
+        )
+        self.journal.commit()
+        self.notices.emit(LinkChanged(event.ts, event.broker, event.state, event.detail))
+        if event.state is LinkState.CONNECTED:
+            level, text = Level.INFO, f"{event.broker}: {event.detail or 'connected'}"
+        elif event.state in (LinkState.FORCED_LOGOUT, LinkState.TOKEN_REVOKED):
+            level = Level.CRITICAL
+            text = (
+                f"{event.broker}: {event.state.value} — {event.detail}. propdesk will not log in "
+                "again by itself (that would fight the strategy for the session); sign in again "
+                "when you are ready."
+            )
+        else:
+            level, text = (
+                Level.CRITICAL,
+                f"{event.broker}: connection {event.state.value} — {event.detail}",
+            )
+        self.notices.emit(Alert(event.ts, level, text))
+
+    def _restored(self, broker: str) -> RestoredCallback:
+        async def restored(snapshot: Snapshot, down_for: timedelta) -> None:
+            await self._reconcile(broker, snapshot, down_for)
+
+        return restored
+
+    async def _reconcile(self, broker: str, snapshot: Snapshot, down_for: timedelta | None) -> None:
+        """Adopt a fresh snapshot: the broker's view, fills missed while away, the disconnect policy."""
+        now = self.clock.now()
+        for account in self._by_broker.get(broker, ()):
+            ref = account.ref
+            for balance in snapshot.accounts:
+                if balance.ref == ref:
+                    account.broker_balance = balance.balance
+            account.positions = {p.contract.key: p for p in snapshot.positions_of(ref)}
+            account.orders = {o.order_id: o for o in snapshot.orders_of(ref)}
+            missed = [
+                f
+                for f in snapshot.fills
+                if f.account == ref and f.fill.fill_id not in account.fill_ids
+            ]
+            for fill in sorted(missed, key=lambda f: f.fill.ts):
+                self._apply_fill(account, fill)
+            self._sync_orders(account, now)
+            self._check_positions(account, now)
+            contracts = [p.contract for p in account.risk.ledger.positions.values()]
+            contracts += [p.contract for p in account.positions.values()]
+            if contracts:
+                # Open P&L needs quotes for every held contract, whoever opened it.
+                await self.brokers[broker].subscribe(contracts)
+            if down_for is not None:
+                self._apply(account, ConnectionRestored(now, down_for))
+        self.journal.commit()
+
+    def _check_positions(self, account: LiveAccount, now: datetime) -> None:
+        ledger = {k: p.net for k, p in account.risk.ledger.positions.items()}
+        broker = {k: p.net for k, p in account.positions.items() if p.net}
+        if ledger != broker:
+            text = (
+                f"positions differ: propdesk's ledger {ledger or 'flat'}, broker {broker or 'flat'}"
+            )
+            self.journal.record_notice(now, {"type": "mismatch", "detail": text}, account.key)
+            self.notices.emit(Alert(now, Level.CRITICAL, text, account.key))
+
+    # -- commands (console, control socket, phone) ----------------------------------------------
+    def select(self, scope: FlattenScope) -> list[LiveAccount]:
+        if scope.all:
+            return list(self.accounts.values())
+        if scope.cluster is not None:
+            return [a for a in self.accounts.values() if a.setup.cluster == scope.cluster]
+        unknown = [k for k in scope.accounts if k not in self.accounts]
+        if unknown:
+            raise KeyError(f"unknown account(s): {', '.join(unknown)}")
+        return [self.accounts[k] for k in scope.accounts]
+
+    async def kill(self, scope: FlattenScope, reason: str = "manual kill") -> list[FlattenResult]:
+        """Flatten and lock the accounts in scope; returns each account's verified result."""
+        now = self.clock.now()
+        accounts = self.select(scope)
+        for account in accounts:
+            self._apply(account, KillRequest(now, reason))
+        results = await self.killswitch.flatten_many(a.ref for a in accounts)
+        # The done-callbacks ran the FlatVerified step; wait for any still queued.
+        await asyncio.sleep(0)
+        return results
+
+    def unlock(self, key: str, *, confirmed: bool, scope: str | None = None) -> GuardState:
+        account = self.accounts[key]
+        self._apply(account, UnlockRequest(self.clock.now(), confirmed, scope or key))
+        self.journal.commit()
+        return account.risk.status.state
+
+    # -- reading --------------------------------------------------------------------------------
+    def account_status(self, account: LiveAccount) -> dict[str, Any]:
+        view = account.risk.view()
+        status = account.risk.status
+        return {
+            "account": account.key,
+            "name": account.setup.name or account.ref.account_id,
+            "profile": account.setup.profile.id,
+            "cluster": account.setup.cluster,
+            "state": status.state.name,
+            "reason": status.reason,
+            "lock_until": None if view.lock_until is None else view.lock_until.isoformat(),
+            "balance": cents(view.balance),
+            "equity": cents(view.equity),
+            "day_pnl": cents(view.day_pnl),
+            "floor": None if view.floor is None else cents(view.floor),
+            "distance": None if view.distance_to_floor is None else cents(view.distance_to_floor),
+            "positions": len(account.risk.ledger.positions),
+            "orders": len(account.orders),
+            "fills": account.fills,
+            "flattens": account.flattens,
+            "locks": account.locks,
+        }
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "time": self.clock.now().isoformat(),
+            "accounts": [self.account_status(a) for a in self.accounts.values()],
+            "brokers": [
+                {"name": name, "link": s.state.value, "detail": s.detail}
+                for name, s in self.supervisors.items()
+            ],
+        }
+
+    def _view(self, ref: AccountRef) -> tuple[list[BrokerPosition], list[WorkingOrder]]:
+        return self.accounts[str(ref)].view()
+
+
+class RuntimeControl:
+    """The control socket's handler: terminal and script commands into the runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    async def status(self) -> dict[str, Any]:
+        return self._runtime.status()
+
+    async def flatten(self, scope: FlattenScope) -> dict[str, Any]:
+        results = await self._runtime.kill(
+            scope, reason=f"flatten from the terminal: {scope.describe()}"
+        )
+        return {
+            "results": [
+                {"account": r.account, "flat": r.flat, "detail": r.detail, "attempts": r.attempts}
+                for r in results
+            ]
+        }
+
+    async def unlock(self, account: str) -> dict[str, Any]:
+        state = self._runtime.unlock(account, confirmed=True, scope=account)
+        return {"account": account, "state": state.name}

@@ -1,0 +1,173 @@
+"""The kill switch: flatten an account and prove it.
+
+Flatten = cancel every working order, close every position, then re-read the broker until a fresh read
+shows no position and no working order; retry what remains with bounded backoff; report per account.
+It never waits on a UI and never asks the strategy: it talks to the broker directly, and pressing it
+twice joins the flatten already running (idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from propdesk.brokers.base import (
+    AccountRef,
+    Broker,
+    BrokerError,
+    BrokerPosition,
+    SessionLost,
+    WorkingOrder,
+)
+from propdesk.domain.clock import Clock
+
+log = logging.getLogger(__name__)
+
+BrokerView = Callable[[AccountRef], tuple[list[BrokerPosition], list[WorkingOrder]]]
+
+# Clock seconds between verification reads: the first read right after the requests are answered.
+DEFAULT_BACKOFF = (0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0)
+
+
+@dataclass(frozen=True, slots=True)
+class FlattenResult:
+    account: str
+    flat: bool
+    detail: str
+    attempts: int
+    # perf_counter() instants: the kill call, the last request issued, and the verified-flat read.
+    started: float
+    issued: float | None = None
+    verified: float | None = None
+
+
+class KillSwitch:
+    def __init__(
+        self,
+        brokers: Mapping[str, Broker],
+        clock: Clock,
+        view: BrokerView,
+        *,
+        backoff: Iterable[float] = DEFAULT_BACKOFF,
+    ) -> None:
+        self._brokers = brokers
+        self._clock = clock
+        self._view = view
+        self._backoff = tuple(backoff)
+        self._running: dict[AccountRef, asyncio.Task[FlattenResult]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def in_progress(self, account: AccountRef) -> bool:
+        task = self._running.get(account)
+        return task is not None and not task.done()
+
+    def flatten(self, account: AccountRef) -> asyncio.Task[FlattenResult]:
+        """Start (or join) the flatten of one account."""
+        task = self._running.get(account)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(
+                self._flatten(account), name=f"flatten {account}"
+            )
+            self._running[account] = task
+        return task
+
+    async def flatten_many(self, accounts: Iterable[AccountRef]) -> list[FlattenResult]:
+        tasks = [self.flatten(account) for account in accounts]
+        return list(await asyncio.gather(*tasks))
+
+    def cancel_orders(self, account: AccountRef, orders: Iterable[WorkingOrder]) -> None:
+        """Fire-and-forget cancels (lock enforcement, reduce-only); failures are logged."""
+        orders = list(orders)
+        if not orders:
+            return
+        task = asyncio.get_running_loop().create_task(self._cancel(account, orders))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Wait for running flattens (they protect money) and drop fire-and-forget work."""
+        running = [t for t in self._running.values() if not t.done()]
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------------------------------
+    async def _cancel(self, account: AccountRef, orders: list[WorkingOrder]) -> None:
+        broker = self._brokers[account.broker]
+        results = await asyncio.gather(
+            *(broker.cancel(account, o.order_id) for o in orders), return_exceptions=True
+        )
+        for order, result in zip(orders, results, strict=True):
+            if isinstance(result, BrokerError) and not result.retryable:
+                # Usually "already filled": the order is gone either way, and a filled one shows
+                # up as a position that the lock closes next.
+                log.info("cancel of %s on %s: %s", order.order_id, account, result)
+            elif isinstance(result, BaseException):
+                log.warning("cancel of %s on %s failed: %s", order.order_id, account, result)
+
+    async def _issue(
+        self,
+        broker: Broker,
+        account: AccountRef,
+        positions: list[BrokerPosition],
+        orders: list[WorkingOrder],
+    ) -> tuple[float, list[BaseException]]:
+        """Send the cancels, then the closes, without waiting between them; returns when answered."""
+        loop = asyncio.get_running_loop()
+        requests = [loop.create_task(broker.cancel_all(account, orders))]
+        if positions:
+            requests.append(loop.create_task(broker.flatten(account, positions)))
+        # Let every request task run up to its first wait: that is when it has been issued.
+        await asyncio.sleep(0)
+        issued = time.perf_counter()
+        results = await asyncio.gather(*requests, return_exceptions=True)
+        return issued, [r for r in results if isinstance(r, BaseException)]
+
+    async def _flatten(self, account: AccountRef) -> FlattenResult:
+        started = time.perf_counter()
+        name = str(account)
+        broker = self._brokers.get(account.broker)
+        if broker is None:
+            return FlattenResult(name, False, f"no connection named {account.broker!r}", 0, started)
+        positions, orders = self._view(account)
+        issued: float | None = None
+        errors: list[BaseException] = []
+        detail = ""
+        for attempt, pause in enumerate(self._backoff, start=1):
+            try:
+                first, errors = await self._issue(broker, account, positions, orders)
+                issued = issued or first
+                if any(isinstance(e, SessionLost) for e in errors):
+                    raise next(e for e in errors if isinstance(e, SessionLost))
+                if pause:
+                    await self._clock.sleep(pause)
+                snapshot = await broker.snapshot([account])
+            except SessionLost as exc:
+                return FlattenResult(name, False, f"session lost: {exc}", attempt, started, issued)
+            except (BrokerError, OSError, TimeoutError) as exc:
+                detail = f"broker error: {exc}"
+                log.warning("flatten %s attempt %d: %s", name, attempt, exc)
+                positions, orders = self._view(account)
+                continue
+            if snapshot.is_flat(account):
+                return FlattenResult(
+                    name, True, "verified flat", attempt, started, issued, time.perf_counter()
+                )
+            positions = snapshot.positions_of(account)
+            orders = snapshot.orders_of(account)
+            detail = f"still {len(positions)} position(s) and {len(orders)} working order(s)" + (
+                f"; last error: {errors[0]}" if errors else ""
+            )
+        return FlattenResult(
+            name,
+            False,
+            f"not flat after {len(self._backoff)} attempts: {detail}",
+            len(self._backoff),
+            started,
+            issued,
+        )

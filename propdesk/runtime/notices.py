@@ -1,0 +1,100 @@
+"""What the runtime tells its subscribers (the console, the headless printer, alert channels).
+
+Subscribers register plain callables, the way vnpy's widgets do: the Qt console passes `signal.emit`
+so the call is queued onto the GUI thread. A subscriber that raises is logged and never stops the
+runtime: the risk path does not depend on anyone drawing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from propdesk.brokers.base import LinkState
+from propdesk.domain.events import Fill
+from propdesk.domain.guard import Action, GuardState
+
+log = logging.getLogger(__name__)
+
+
+class Level(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    ts: datetime
+    account: str
+    old: GuardState
+    new: GuardState
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionTaken:
+    ts: datetime
+    account: str
+    action: Action
+
+
+@dataclass(frozen=True, slots=True)
+class FillBooked:
+    """A fill reached the ledger (the console marks it on the P&L chart)."""
+
+    ts: datetime
+    account: str
+    fill: Fill
+
+
+@dataclass(frozen=True, slots=True)
+class FlattenFinished:
+    ts: datetime
+    account: str
+    flat: bool
+    detail: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChanged:
+    ts: datetime
+    broker: str
+    state: LinkState
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    ts: datetime
+    level: Level
+    text: str
+    account: str | None = None
+
+
+Notice = StateChanged | ActionTaken | FillBooked | FlattenFinished | LinkChanged | Alert
+Subscriber = Callable[[Notice], None]
+
+
+class Notices:
+    """Fan-out of notices to subscribers."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def register(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def unregister(self, subscriber: Subscriber) -> None:
+        self._subscribers.remove(subscriber)
+
+    def emit(self, notice: Notice) -> None:
+        for subscriber in tuple(self._subscribers):
+            try:
+                subscriber(notice)
+            except Exception:
+                log.exception("notice subscriber %r failed on %r", subscriber, notice)
