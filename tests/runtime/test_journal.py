@@ -143,3 +143,25 @@ def test_setup_json_round_trip(profiles: ProfileSet) -> None:
         name="FTMO main",
     )
     assert setup_from_json(setup_to_json(setup)) == setup
+
+
+def test_checkpoint_runs_from_another_thread_and_close_truncates_the_wal(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "j.sqlite"
+    journal = Journal(path)
+    for n in range(2_000):
+        journal.record_tick(T0 + timedelta(seconds=n))
+    journal.commit()
+    wal = Path(f"{path}-wal")
+    assert wal.stat().st_size > 0, "no automatic checkpoint folded the WAL"
+    result: list[tuple[int, int]] = []
+    worker = threading.Thread(target=lambda: result.append(journal.checkpoint()))
+    worker.start()
+    worker.join(10)
+    frames, done = result[0]
+    assert frames > 0
+    assert done == frames
+    journal.close()
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert Journal(path).last_seq() == 2_000

@@ -349,7 +349,9 @@ class SimBroker(Broker):
     async def _call(self, request: Callable[[], T]) -> T:
         """A request: checked against the link, delayed both ways, applied atomically."""
         self._require_link()
-        await self._delay()
+        # Even with no latency a request leaves the caller before the venue acts on it, as a
+        # socket write would: the caller's next request goes out without waiting for this one.
+        await (self._delay() if self.latency_ms > 0 else asyncio.sleep(0))
         self._require_link()  # the link may have dropped while the request was on its way
         try:
             return request()

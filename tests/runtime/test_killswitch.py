@@ -1,0 +1,121 @@
+"""The kill switch against a faulty broker: partial fills, rejects, a lost session, double presses."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from propdesk.brokers.base import AccountRef, OrderRequest, OrderType
+from propdesk.brokers.sim import SimBroker, SimExchange, front_month
+from propdesk.domain.calendar import TradingCalendar
+from propdesk.domain.events import Side
+from propdesk.domain.instruments import Contract, InstrumentBook
+from propdesk.runtime.clock import ScaledClock
+from propdesk.runtime.killswitch import KillSwitch
+
+OPEN = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("America/Chicago"))
+FAST_BACKOFF = (0.0, 0.25, 0.5, 1.0, 1.0, 1.0)  # clock seconds; the clock runs 50x
+
+
+@pytest.fixture
+async def venue(
+    instruments: InstrumentBook, calendar: TradingCalendar
+) -> AsyncIterator[tuple[SimExchange, SimBroker, AccountRef, Contract]]:
+    clock = ScaledClock(OPEN, speed=50)
+    exchange = SimExchange(instruments, calendar, clock, seed=11)
+    ref = exchange.open_account("K", Decimal(50_000))
+    broker = SimBroker(exchange)
+    exchange.start()
+    await broker.connect()
+    yield exchange, broker, ref, front_month(instruments.instrument("ES"), OPEN)
+    await broker.close()
+    await exchange.stop()
+
+
+def switch(
+    broker: SimBroker, ref: AccountRef, backoff: tuple[float, ...] = FAST_BACKOFF
+) -> KillSwitch:
+    return KillSwitch({broker.name: broker}, broker._clock, lambda _r: ([], []), backoff=backoff)
+
+
+async def hold(
+    broker: SimBroker, ref: AccountRef, contract: Contract, qty: int, resting: int = 2
+) -> None:
+    await broker.place(ref, OrderRequest(contract, Side.BUY, qty))
+    for n in range(resting):
+        far = Decimal(5000) - n
+        await broker.place(
+            ref, OrderRequest(contract, Side.BUY, 1, OrderType.LIMIT, limit_price=far)
+        )
+
+
+async def test_flatten_with_partial_fills_is_verified_flat(venue: tuple) -> None:
+    exchange, broker, ref, es = venue
+    await hold(broker, ref, es, 2)
+    exchange.partial_fills_on_close(True)
+    await broker.place(
+        ref, OrderRequest(es, Side.BUY, 2)
+    )  # now long 4, closing fills a lot per step
+    result = await switch(broker, ref).flatten(ref)
+    assert result.flat, result.detail
+    assert result.detail == "verified flat"
+    assert (await broker.snapshot([ref])).is_flat(ref)
+    assert result.issued is not None
+    assert result.verified is not None
+    assert result.started <= result.issued <= result.verified
+
+
+async def test_rejected_closes_are_retried_until_flat(venue: tuple) -> None:
+    _, broker, ref, es = venue
+    await hold(broker, ref, es, 1)
+    broker.reject_next(2, "risk check failed (injected)")
+    result = await switch(broker, ref).flatten(ref)
+    assert result.flat, result.detail
+    assert result.attempts >= 2
+
+
+async def test_a_broker_that_never_closes_gives_not_flat_with_why(venue: tuple) -> None:
+    _, broker, ref, es = venue
+    await hold(broker, ref, es, 1, resting=0)
+    broker.reject_randomly(1.0, "account disabled (injected)")
+    result = await switch(broker, ref, backoff=(0.0, 0.1, 0.1)).flatten(ref)
+    assert not result.flat
+    assert result.attempts == 3
+    assert "not flat after 3 attempts" in result.detail
+    assert "1 position(s)" in result.detail
+    assert "account disabled" in result.detail
+
+
+async def test_a_lost_session_stops_at_once(venue: tuple) -> None:
+    _, broker, ref, es = venue
+    await hold(broker, ref, es, 1, resting=0)
+    broker.forced_logout()
+    result = await switch(broker, ref).flatten(ref)
+    assert not result.flat
+    assert result.detail.startswith("session lost")
+    assert result.attempts == 1
+
+
+async def test_pressing_twice_joins_the_running_flatten(venue: tuple) -> None:
+    _, broker, ref, es = venue
+    await hold(broker, ref, es, 1)
+    kill = switch(broker, ref)
+    first = kill.flatten(ref)
+    assert kill.flatten(ref) is first
+    assert kill.in_progress(ref)
+    assert (await first).flat
+    assert not kill.in_progress(ref)
+    again = await kill.flatten(ref)
+    assert again.flat
+    assert again.attempts == 1, "an already flat account verifies at once"
+
+
+async def test_unknown_connection(venue: tuple) -> None:
+    _, broker, _, _ = venue
+    result = await switch(broker, AccountRef("nowhere", "X")).flatten(AccountRef("nowhere", "X"))
+    assert not result.flat
+    assert "no connection named 'nowhere'" in result.detail
