@@ -93,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after SECONDS of real time",
     )
     parser.add_argument(
-        "--speed", type=float, default=1.0, help="simulated clock speed (demo only)"
+        "--speed",
+        type=float,
+        help="simulated clock speed (demo only; default 1, or 60 for the first-run demo)",
     )
     parser.add_argument("--journal", type=Path, help="journal file (default: the user data dir)")
     parser.add_argument("--seed", type=int, default=7, help="simulator seed (demo only)")
@@ -106,15 +108,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _replay(args, sys.stdout, sys.stderr)
     if args.command == "profiles":
         return _profiles(sys.stdout, markdown=args.markdown)
+    if args.command == "demo":
+        return _demo(sys.stdout, sys.stderr)
     if args.command in ("status", "flatten", "unlock"):
         return _control(args, sys.stdout, sys.stderr)
-    if args.headless:
-        from propdesk.app import run_headless
+    from propdesk.app import run_headless
 
+    if args.headless:
+        args.speed = 1.0 if args.speed is None else args.speed
         return run_headless(args, sys.stdout, sys.stderr)
-    # No command: the console is not built yet (issue order: risk core, runtime, console), so the
-    # launch shows the guard at work on a bundled day.
-    return _demo(sys.stdout, sys.stderr)
+    # No command: the console's window is not built yet (issue order: risk core, runtime,
+    # console), so a first run shows the live runtime on the simulator, an hour a minute, until
+    # Ctrl-C.
+    args.headless, args.demo = True, True
+    args.speed = 60.0 if args.speed is None else args.speed
+    return run_headless(args, sys.stdout, sys.stderr)
 
 
 def _fail(err: TextIO, message: str) -> int:
@@ -247,7 +255,7 @@ def _demo(out: TextIO, err: TextIO) -> int:
 
     path = resource_path(*DEMO_DAY)
     out.write(
-        f"propdesk {__version__} — the console is not built yet; replaying the demo day\n"
+        f"propdesk {__version__} — replaying the demo day\n"
         f"({path.name}, profile {DEMO_PROFILE}) through the ledger, the floors and the guard.\n\n"
     )
     return main_replay_table(path, DEMO_PROFILE, out, err)

@@ -270,3 +270,61 @@ async def test_journal_rebuilds_the_live_state(rig: Rig, instruments: Instrument
     for key, account in rig.runtime.accounts.items():
         assert rebuilt.accounts[key].durable_state() == account.risk.durable_state(), key
     assert rebuilt.accounts[str(rig.refs[0])].status.state is GuardState.LOCKED
+
+
+async def test_the_demo_strategy_keeps_trying_and_every_attempt_is_undone(
+    tmp_path: Path, instruments: InstrumentBook, profiles: ProfileSet
+) -> None:
+    from propdesk.brokers.sim import build_demo
+
+    clock = ScaledClock(OPEN, speed=120)
+    calendar = calendar_for(profiles.get("topstep-combine-50k"))
+    demo = build_demo(instruments, calendar, clock, seed=4, aggression=0.5, interval=5.0)
+    journal = Journal(tmp_path / "j.sqlite")
+    runtime = Runtime(
+        [demo.broker],
+        setups(profiles, list(demo.accounts), Protocol()),
+        clock=clock,
+        journal=journal,
+        instruments=instruments,
+    )
+    enforced: list[ActionTaken] = []
+    demo.exchange.start()
+    await runtime.start()
+    demo.strategy.start()
+    try:
+        results = await runtime.kill(FlattenScope(all=True), reason="FLATTEN ALL pressed")
+        assert all(r.flat for r in results)
+        placed_at_lock = demo.strategy.stats.placed
+        runtime.notices.register(
+            lambda n: enforced.append(n) if isinstance(n, ActionTaken) else None
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        # Wait (bounded) until the strategy has come back several times while locked.
+        while demo.strategy.stats.placed < placed_at_lock + 4 and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        assert demo.strategy.stats.placed >= placed_at_lock + 4, "the strategy keeps trying"
+        for ref in demo.accounts:
+            assert runtime.accounts[str(ref)].risk.status.state is GuardState.LOCKED
+        kinds = {n.action.type for n in enforced}
+        assert kinds & {ActionType.FLATTEN, ActionType.CANCEL_ORDERS}, "each attempt was undone"
+        assert all(
+            "locked" in n.action.reason for n in enforced if n.action.type is not ActionType.LOCK
+        )
+        await demo.strategy.stop()  # no new attempts; whatever it left must be gone
+        for ref in demo.accounts:
+            deadline = loop.time() + 10
+            while loop.time() < deadline:
+                snap = await demo.broker.snapshot([ref])
+                if snap.is_flat(ref) and not runtime.killswitch.in_progress(ref):
+                    break
+                await asyncio.sleep(0.02)
+            assert snap.is_flat(ref), (
+                f"{ref} holds {snap.positions_of(ref)} / {snap.orders_of(ref)}"
+            )
+    finally:
+        await demo.strategy.stop()
+        await runtime.stop()
+        await demo.exchange.stop()
+        journal.close()
