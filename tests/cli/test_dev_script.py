@@ -58,8 +58,20 @@ def test_no_suitable_python_says_what_to_install(tmp_path: Path) -> None:
     old = bin_dir / "python3"
     old.write_text("#!/bin/sh\necho 'Python 3.11.7'\nexit 1\n")
     old.chmod(0o755)
+    # A copy of the script in an empty checkout, so an existing .venv beside the real one is not used.
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy2(DEV, checkout / "dev")
+    shutil.copy2(ROOT / "pyproject.toml", checkout / "pyproject.toml")
     env = {"PATH": str(bin_dir), "HOME": str(tmp_path), "PROPDESK_PYTHON": str(old)}
-    result = run_dev("start", "--version", env=env)
+    result = subprocess.run(
+        ["bash", str(checkout / "dev"), "start", "--version"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1
     message = result.stderr
     assert "needs Python >= 3.12" in message or "needs Python ≥ 3.12" in message

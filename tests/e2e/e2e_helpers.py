@@ -1,0 +1,366 @@
+"""Helpers for the end-to-end tests: a `propdesk --headless --demo` subprocess whose stdout is read
+line by line (with timeouts, never by sleeping), an environment that keeps the run out of the real user
+dirs, and read-only access to its journal.
+
+Every process runs with its own short temporary directory under /tmp: the control socket lives there
+(AF_UNIX paths are limited to ~107 bytes), and so do HOME and the XDG dirs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+
+DEMO_ACCOUNTS = ("sim:TS-50K", "sim:APEX-50K", "sim:TDY-50K")
+START_PREFIX = "propdesk headless demo:"
+RESUMED_PREFIX = "resumed from "
+
+
+def short_tmpdir(prefix: str) -> Path:
+    """A fresh 0700 directory directly under /tmp: short enough for a Unix socket path."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+def remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def isolated_env(workdir: Path) -> dict[str, str]:
+    """The process environment: control socket, HOME and every XDG dir inside `workdir`."""
+    env = dict(os.environ)
+    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        env[name] = str(workdir / name.lower())
+    runtime = workdir / "run"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env.update(
+        HOME=str(workdir / "home"),
+        XDG_RUNTIME_DIR=str(runtime),
+        PROPDESK_CONTROL=str(socket_path(workdir)),
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=os.pathsep.join(
+            p for p in (str(ROOT), str(HERE), os.environ.get("PYTHONPATH", "")) if p
+        ),
+    )
+    return env
+
+
+def socket_path(workdir: Path) -> Path:
+    path = workdir / "c.sock"
+    assert len(str(path)) < 100, f"socket path too long for AF_UNIX: {path}"
+    return path
+
+
+def run_cli(workdir: Path, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    """`python -m propdesk ARGS` against the headless process of `workdir`."""
+    return subprocess.run(
+        [PYTHON, "-m", "propdesk", *args],
+        cwd=ROOT,
+        env=isolated_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+class Headless:
+    """`python -m propdesk --headless --demo ...` with its stdout collected by a reader thread."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        journal: Path,
+        *,
+        run_for: float,
+        speed: float,
+        seed: int = 7,
+    ) -> None:
+        self.workdir = workdir
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._stderr_path = workdir / f"stderr-{time.monotonic_ns()}.txt"
+        self._stderr = open(self._stderr_path, "w+", encoding="utf-8")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "propdesk",
+                "--headless",
+                "--demo",
+                "--for",
+                str(run_for),
+                "--speed",
+                str(speed),
+                "--seed",
+                str(seed),
+                "--journal",
+                str(journal),
+            ],
+            cwd=ROOT,
+            env=isolated_env(workdir),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
+        self._reader = threading.Thread(target=self._read, name="headless stdout", daemon=True)
+        self._reader.start()
+        self._eof = False
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def next_line(self, deadline: float) -> str | None:
+        """The next stdout line, or None at end of output; AssertionError when `deadline` passes."""
+        if self._eof:
+            return None
+        remaining = deadline - time.monotonic()
+        try:
+            line = self._queue.get(timeout=max(0.0, remaining))
+        except queue.Empty:
+            raise AssertionError(
+                f"no output line within the deadline; last lines: {self.lines[-5:]}; "
+                f"stderr: {self.stderr()[-2000:]}"
+            ) from None
+        if line is None:
+            self._eof = True
+            return None
+        self.lines.append(line)
+        return line
+
+    def wait_for(self, match: Callable[[str], bool], timeout: float) -> str:
+        """Read lines until one matches; fails on end of output or after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.next_line(deadline)
+            if line is None:
+                raise AssertionError(
+                    f"output ended (exit {self.proc.poll()}) before the line expected; "
+                    f"last lines: {self.lines[-5:]}; stderr: {self.stderr()[-2000:]}"
+                )
+            if match(line):
+                return line
+
+    def wait_started(self, timeout: float = 60.0) -> str:
+        return self.wait_for(lambda line: line.startswith(START_PREFIX), timeout)
+
+    def finish(self, timeout: float = 60.0) -> int:
+        """Read stdout to its end and wait for the exit; returns the exit code."""
+        deadline = time.monotonic() + timeout
+        while self.next_line(deadline) is not None:
+            pass
+        return self.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.finish(timeout)
+
+    def kill(self) -> int:
+        """SIGKILL: no handler runs, nothing is flushed or committed."""
+        self.proc.send_signal(signal.SIGKILL)
+        rc = self.proc.wait(timeout=30)
+        self._reader.join(timeout=10)
+        return rc
+
+    def stderr(self) -> str:
+        if not self._stderr.closed:
+            self._stderr.flush()
+        return self._stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._stderr.close()
+
+
+def summary_of(lines: list[str]) -> dict[str, Any]:
+    """The closing JSON line of a headless run (it must be the last line)."""
+    assert lines, "no output at all"
+    summary = json.loads(lines[-1])
+    assert summary.get("summary") is True, lines[-1]
+    return summary
+
+
+# -- the journal, read from outside the process --------------------------------------------------
+Row = tuple[int, str, str, str | None, str | None, str]  # seq, ts, kind, account, broker, payload
+
+
+def connect_ro(path: Path) -> sqlite3.Connection:
+    """A read-only connection: never writes the journal a live process is appending to."""
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+
+
+def read_rows(path: Path, after: int = 0, upto: int | None = None) -> list[Row]:
+    """Committed rows with after < seq (<= upto), in one read transaction."""
+    db = connect_ro(path)
+    try:
+        sql = "SELECT seq, ts, kind, account, broker, payload FROM records WHERE seq > ?"
+        params: list[int] = [after]
+        if upto is not None:
+            sql += " AND seq <= ?"
+            params.append(upto)
+        return [tuple(r) for r in db.execute(sql + " ORDER BY seq", params)]  # type: ignore[misc]
+    finally:
+        db.close()
+
+
+def max_seq(path: Path) -> int:
+    db = connect_ro(path)
+    try:
+        return int(db.execute("SELECT MAX(seq) FROM records").fetchone()[0] or 0)
+    finally:
+        db.close()
+
+
+def integrity_check(path: Path) -> str:
+    db = connect_ro(path)
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        db.close()
+
+
+def journal_records(path: Path, upto: int | None = None) -> Iterator[Any]:
+    """The journal's records (propdesk's Record type) up to `upto`, from a read-only connection."""
+    from propdesk.runtime.journal import Record
+
+    for seq, ts, kind, account, broker, payload in read_rows(path, upto=upto):
+        yield Record(seq, datetime.fromisoformat(ts), kind, account, broker, json.loads(payload))
+
+
+def plain(value: Any) -> Any:
+    """JSON form of durable_state() values (Decimal, datetime, date, tuples, dicts)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+@dataclass
+class Replay:
+    """A replay of a journal through `propdesk.runtime.journal.rebuild`."""
+
+    accounts: dict[str, Any]  # key -> AccountRisk
+    last_seq: int
+    last_ts: datetime | None
+    at: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def durable(self) -> dict[str, dict[str, Any]]:
+        return {key: plain(risk.durable_state()) for key, risk in self.accounts.items()}
+
+
+def replay(path: Path, upto: int | None = None, checkpoints: tuple[int, ...] = ()) -> Replay:
+    """Rebuild every account from the journal with fresh engines, as a restarted propdesk does.
+
+    `checkpoints`: also capture each account's durable_state() right after the record with that seq
+    (rebuild() asks for record k+1 only once record k is fully applied).
+    """
+    from propdesk.resources import load_instruments
+    from propdesk.runtime.accounts import risk_for, setup_from_json
+    from propdesk.runtime.journal import rebuild
+
+    made: dict[str, Any] = {}
+
+    def make(ref: str, config: dict[str, Any]) -> Any:
+        made[ref] = risk_for(setup_from_json(config))
+        return made[ref]
+
+    at: dict[int, dict[str, dict[str, Any]]] = {}
+    wanted = sorted(set(checkpoints))
+
+    def records() -> Iterator[Any]:
+        for record in journal_records(path, upto):
+            while wanted and wanted[0] < record.seq:
+                at[wanted.pop(0)] = {k: plain(r.durable_state()) for k, r in made.items()}
+            yield record
+
+    rebuilt = rebuild(records(), make, load_instruments())
+    for seq in wanted:  # checkpoints at or past the end
+        at[seq] = {k: plain(r.durable_state()) for k, r in made.items()}
+    return Replay(rebuilt.accounts, rebuilt.last_seq, rebuilt.last_ts, at)
+
+
+# Run by a fresh interpreter: the same replay with nothing shared with the test process.
+FRESH_REPLAY = (
+    "import json, sys; from pathlib import Path; import e2e_helpers as h; "
+    "r = h.replay(Path(sys.argv[1]), int(sys.argv[2])); "
+    "print(json.dumps({'last_seq': r.last_seq, 'accounts': r.durable()}))"
+)
+
+
+def start_fresh_replay(workdir: Path, path: Path, upto: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [PYTHON, "-c", FRESH_REPLAY, str(path), str(upto)],
+        cwd=ROOT,
+        env=isolated_env(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def fresh_replay_result(proc: subprocess.Popen[str], timeout: float = 60.0) -> dict[str, Any]:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+    """Poll `condition` until it returns a true value (returned) or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while True:
+        try:
+            value = condition()
+        except Exception as exc:  # the thing polled is not ready yet
+            value, last_error = None, exc
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for {what}; last error: {last_error!r}")
+        time.sleep(every)
+
+
+def ping(workdir: Path, timeout: float = 2.0) -> dict[str, Any]:
+    from propdesk.runtime import control
+
+    return control.call({"cmd": "ping"}, path=socket_path(workdir), timeout=timeout)
+
+
+def status(workdir: Path, timeout: float = 10.0) -> dict[str, Any]:
+    from propdesk.runtime import control
+
+    return control.call({"cmd": "status"}, path=socket_path(workdir), timeout=timeout)
