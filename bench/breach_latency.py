@@ -59,6 +59,7 @@ async def main() -> None:
     # Firm numbers only, so the breach is the firm's daily floor and nothing trips earlier.
     setups = [AccountSetup(r, profile, Protocol.none()) for r in refs]
     latencies: list[float] = []
+    folded = 0
     with tempfile.TemporaryDirectory() as folder:
         journal = Journal(Path(folder) / "breach.sqlite")
         runtime = Runtime([broker], setups, clock=clock, journal=journal, instruments=instruments)
@@ -84,9 +85,18 @@ async def main() -> None:
                 bid = exchange.quote(es).mark.bid  # type: ignore[union-attr]
                 crash = bid - 30  # −30 points × $50 = −1,500: through the $1,000 daily floor
                 mark = Mark(clock.now(), es, crash, crash + Decimal("0.25"))
-                started = time.perf_counter()
-                runtime.inbox.put("sim", Quote(mark))
-                finished = await asyncio.wait_for(done.get(), 10)
+                # The venue keeps quoting ES: a real quote arriving before the drain folds the
+                # crash quote away (newest wins, as it should). Such rounds are put again.
+                for _ in range(20):
+                    started = time.perf_counter()
+                    runtime.inbox.put("sim", Quote(mark))
+                    try:
+                        finished = await asyncio.wait_for(done.get(), 1.0)
+                        break
+                    except TimeoutError:
+                        folded += 1
+                else:
+                    raise RuntimeError("the crash quote never reached the guard")
                 # The crash quote was the whole market's: put the venue's real quote back before
                 # the next account buys, or it would be marked through its floor on arrival.
                 runtime.inbox.put("sim", exchange.quote(es))  # type: ignore[arg-type]
@@ -106,7 +116,8 @@ async def main() -> None:
     print(
         f"breach latency, quote crossing the floor → flatten requests sent ({len(ms)} breaches, "
         f"{ACCOUNTS} accounts): p50 {statistics.median(ms):.3f} ms, p99 {pct(ms, 0.99):.3f} ms, "
-        f"max {max(ms):.3f} ms"
+        f"max {max(ms):.3f} ms; crash quotes folded into a newer venue quote and put again: "
+        f"{folded}"
     )
 
 
