@@ -1,4 +1,4 @@
-"""The composition root: builds the runtime (and, later, the console) from configuration or the demo.
+"""The composition root: builds the runtime and the console (or the headless printer) from the demo.
 
 Nothing else lives here: every rule is in the domain, every service in the runtime.
 """
@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -98,64 +99,122 @@ def _restore_sim_books(demo: SimDemo, runtime: Runtime, instruments: InstrumentB
         demo.exchange.restore_account(account.ref, ledger.balance, positions)
 
 
-async def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+@dataclass
+class DemoWorkspace:
+    """The demo as one unit: simulator, runtime, journal and (optionally) the control socket.
+
+    The headless demo and the console both build it here and drive it with `start()` / `stop()`.
+    """
+
+    runtime: Runtime
+    demo: SimDemo
+    journal: Journal
+    clock: ScaledClock
+    path: Path
+    resumed: datetime | None
+    control: ControlServer | None
+    label: str = "DEMO · simulator"
+
+    async def start(self) -> None:
+        """Serve the control socket first (raises AlreadyRunning), then run venue, runtime, strategy."""
+        if self.control is not None:
+            try:
+                await self.control.start()
+            except AlreadyRunning:
+                self.journal.close()
+                raise
+        self.demo.exchange.start()
+        await self.runtime.start()
+        self.demo.strategy.start()
+
+    async def stop(self) -> None:
+        """Stop the strategy, the runtime (running flattens finish first), the venue, the socket."""
+        await self.demo.strategy.stop()
+        await self.runtime.stop()
+        await self.demo.exchange.stop()
+        if self.control is not None:
+            await self.control.close()
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+def build_demo_workspace(
+    *,
+    speed: float,
+    seed: int,
+    journal: Path | None,
+    control_path: Path | None,
+) -> DemoWorkspace:
+    """The demo: three accounts on the simulator, its clock `speed` times real time.
+
+    `journal` None: a fresh day in the user data dir's demo journal (an explicit file resumes).
+    `control_path` None: no control socket (the smoke run and tests).
+    """
     instruments = load_instruments()
     profiles = load_profiles()
     setups = demo_setups(profiles)
     calendar = calendar_for(setups[0].profile)
-    path: Path = args.journal or default_demo_journal()
-    if args.journal is None and path.exists():
+    path: Path = journal or default_demo_journal()
+    if journal is None and path.exists():
         # The default demo starts a new day each time; an explicit --journal resumes.
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
-    journal = Journal(path)
-    resumed = journal.last_ts()
+    book = Journal(path)
+    resumed = book.last_ts()
     start = resumed if resumed is not None else demo_start(datetime.now(CT).date(), calendar)
-    clock = ScaledClock(start, speed=args.speed)
+    clock = ScaledClock(start, speed=speed)
     demo = build_demo(
         instruments,
         calendar,
         clock,
         accounts={a.account_id: Decimal(50_000) for a in DEMO_ACCOUNTS},
-        seed=args.seed,
+        seed=seed,
         aggression=0.6,
     )
-    runtime = Runtime([demo.broker], setups, clock=clock, journal=journal, instruments=instruments)
-    runtime.notices.register(Printer(out))
+    runtime = Runtime([demo.broker], setups, clock=clock, journal=book, instruments=instruments)
     if resumed is not None:
         runtime.restore()
         _restore_sim_books(demo, runtime, instruments)
-        out.write(f"resumed from {path} at {resumed.astimezone(CT):%Y-%m-%d %H:%M:%S} CT\n")
-    control = ControlServer(RuntimeControl(runtime), default_socket_path())
+    control = None if control_path is None else ControlServer(RuntimeControl(runtime), control_path)
+    return DemoWorkspace(runtime, demo, book, clock, path, resumed, control)
+
+
+async def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    workspace = build_demo_workspace(
+        speed=args.speed,
+        seed=args.seed,
+        journal=args.journal,
+        control_path=default_socket_path(),
+    )
+    runtime, clock, path = workspace.runtime, workspace.clock, workspace.path
+    runtime.notices.register(Printer(out))
+    if workspace.resumed is not None:
+        out.write(
+            f"resumed from {path} at {workspace.resumed.astimezone(CT):%Y-%m-%d %H:%M:%S} CT\n"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        await control.start()
+        await workspace.start()
     except AlreadyRunning as exc:
         err.write(f"propdesk: {exc}\n")
-        journal.close()
         return 1
     try:
-        demo.exchange.start()
-        await runtime.start()
-        demo.strategy.start()
         out.write(
-            f"propdesk headless demo: {len(setups)} accounts on the simulator, clock "
+            f"propdesk headless demo: {len(runtime.accounts)} accounts on the simulator, clock "
             f"{clock.now().astimezone(CT):%Y-%m-%d %H:%M} CT at {args.speed:g}x, journal {path}\n"
         )
         out.flush()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=args.run_for)
     finally:
-        await demo.strategy.stop()
-        await runtime.stop()
-        await demo.exchange.stop()
-        await control.close()
+        await workspace.stop()
     print_summary(runtime, out)
-    journal.close()
+    workspace.close()
     return 0
 
 
@@ -170,3 +229,57 @@ def run_headless(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write("propdesk: --speed must be > 0\n")
         return 2
     return asyncio.run(_run_demo(args, out, err))
+
+
+def parse_size(value: str) -> tuple[int, int]:
+    width, sep, height = value.lower().partition("x")
+    if not sep or not width.isdigit() or not height.isdigit():
+        raise ValueError(f"--size {value!r}: expected WIDTHxHEIGHT, e.g. 1366x768")
+    return int(width), int(height)
+
+
+def run_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """The desktop console on the demo workspace (`--smoke`: offscreen, one frame, exit)."""
+    if args.speed <= 0:
+        err.write("propdesk: --speed must be > 0\n")
+        return 2
+    size = None
+    if args.size is not None:
+        try:
+            size = parse_size(args.size)
+        except ValueError as exc:
+            err.write(f"propdesk: {exc}\n")
+            return 2
+    try:
+        from PySide6.QtCore import QSize
+
+        from propdesk.ui.app import Options, run
+    except ImportError as exc:
+        err.write(
+            f"propdesk: the console needs the gui extra (PySide6, pyqtgraph, qasync): {exc}.\n"
+            "Install propdesk[gui], or run without a window: propdesk --headless --demo\n"
+        )
+        return 2
+    options = Options(
+        smoke=args.smoke,
+        run_for=args.run_for,
+        size=None if size is None else QSize(*size),
+        screenshot=args.screenshot,
+    )
+    if args.smoke:
+        # A throwaway journal and no control socket: a smoke run never touches a running propdesk.
+        with tempfile.TemporaryDirectory(prefix="propdesk-smoke-") as tmp:
+            workspace = build_demo_workspace(
+                speed=args.speed,
+                seed=args.seed,
+                journal=args.journal or Path(tmp) / "journal.sqlite",
+                control_path=None,
+            )
+            return run(workspace, options, out=out, err=err)
+    workspace = build_demo_workspace(
+        speed=args.speed,
+        seed=args.seed,
+        journal=args.journal,
+        control_path=default_socket_path(),
+    )
+    return run(workspace, options, out=out, err=err)

@@ -1,4 +1,4 @@
-"""Command line: `propdesk`, `propdesk --version`, `propdesk replay`, `propdesk profiles`."""
+"""Command line: `propdesk` (the console), `--headless`, `--smoke`, `replay`, `profiles`, control."""
 
 from __future__ import annotations
 
@@ -83,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--headless", action="store_true", help="run the runtime without a window")
     parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="build the window offscreen on the demo, render one frame, exit 0 (a self-check)",
+    )
+    parser.add_argument(
+        "--screenshot", type=Path, metavar="FILE.png", help="with --smoke: save the rendered frame"
+    )
+    parser.add_argument(
+        "--size", metavar="WxH", help="window size, e.g. 1366x768 (default: fits the screen)"
+    )
+    parser.add_argument(
         "--demo", action="store_true", help="the built-in simulator with demo accounts"
     )
     parser.add_argument(
@@ -90,12 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         dest="run_for",
         type=float,
         metavar="SECONDS",
-        help="stop after SECONDS of real time",
+        help="stop after SECONDS of real time (with --smoke: run this long, then render)",
     )
     parser.add_argument(
         "--speed",
         type=float,
-        help="simulated clock speed (demo only; default 1, or 60 for the first-run demo)",
+        help="simulated clock speed (demo only; default 60 in the console, 1 with --headless)",
     )
     parser.add_argument("--journal", type=Path, help="journal file (default: the user data dir)")
     parser.add_argument("--seed", type=int, default=7, help="simulator seed (demo only)")
@@ -112,17 +123,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(sys.stdout, sys.stderr)
     if args.command in ("status", "flatten", "unlock"):
         return _control(args, sys.stdout, sys.stderr)
-    from propdesk.app import run_headless
-
     if args.headless:
+        from propdesk.app import run_headless
+
         args.speed = 1.0 if args.speed is None else args.speed
         return run_headless(args, sys.stdout, sys.stderr)
-    # No command: the console's window is not built yet (issue order: risk core, runtime,
-    # console), so a first run shows the live runtime on the simulator, an hour a minute, until
-    # Ctrl-C.
-    args.headless, args.demo = True, True
+    # No command: the console's window on the demo workspace (the simulator, an hour a minute).
+    from propdesk.app import run_console
+
+    args.demo = True
     args.speed = 60.0 if args.speed is None else args.speed
-    return run_headless(args, sys.stdout, sys.stderr)
+    return run_console(args, sys.stdout, sys.stderr)
 
 
 def _fail(err: TextIO, message: str) -> int:
@@ -203,7 +214,8 @@ def _control(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     try:
         if args.command == "status":
-            out.write(control.format_status(control.call({"cmd": "status"}, timeout=args.timeout)))
+            text = control.format_status(control.call({"cmd": "status"}, timeout=args.timeout))
+            out.write(text if text.endswith("\n") else text + "\n")
         elif args.command == "flatten":
             scope = (
                 "all"

@@ -1,0 +1,370 @@
+"""The main window: header, alert banner, one card per account, the P&L chart, FLATTEN ALL.
+
+It draws runtime state and sends commands; it decides nothing. The flatten runs as an asyncio task on
+the runtime's loop: a click returns at once, and the kill never waits on anything drawn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from propdesk.domain.guard import GuardState
+from propdesk.runtime.control import FlattenScope
+from propdesk.runtime.engine import Runtime
+from propdesk.runtime.killswitch import FlattenResult
+from propdesk.runtime.notices import Alert, FlattenFinished, Level
+from propdesk.ui import theme
+from propdesk.ui.account_card import MIN_WIDTH, AccountCard
+from propdesk.ui.banner import AlertBanner
+from propdesk.ui.bridge import Bridge, Frame
+from propdesk.ui.header import Header
+from propdesk.ui.pnl_chart import PnlChart
+
+log = logging.getLogger(__name__)
+
+FLATTEN_ALL_KEYS = ("Ctrl+Shift+F", "F12")
+Confirm = Callable[[str, str], bool]  # (title, question) → the user said yes
+
+
+def ask(parent: QWidget | None) -> Confirm:
+    """The default confirmation: a modal question whose safe answer (No) is the default."""
+
+    def confirm(title: str, question: str) -> bool:
+        answer = QMessageBox.question(
+            parent,
+            title,
+            question,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    return confirm
+
+
+class CardGrid(QWidget):
+    """The account cards, in as many columns as fit the width."""
+
+    def __init__(self, cards: list[AccountCard], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.cards = cards
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(12, 10, 12, 10)
+        self._grid.setSpacing(12)
+        self._columns = 0
+        self._place(max(1, len(cards)))
+
+    def _place(self, columns: int) -> None:
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for card in self.cards:
+            self._grid.removeWidget(card)
+        for i, card in enumerate(self.cards):
+            self._grid.addWidget(card, i // columns, i % columns)
+        for column in range(max(columns, self._grid.columnCount())):
+            self._grid.setColumnStretch(column, 1 if column < columns else 0)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        usable = event.size().width() - 24
+        fit = max(1, (usable + 12) // (MIN_WIDTH + 12))
+        self._place(min(len(self.cards) or 1, fit))
+        super().resizeEvent(event)
+
+
+class CardScroll(QScrollArea):
+    """Asks for its cards' full height; scrolls only when the window cannot give it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+
+        self._wanted = -1
+
+    def sizeHint(self) -> QSize:
+        inner = self.widget()
+        if inner is None:
+            return super().sizeHint()
+        hint = inner.sizeHint()
+        frame = 2 * self.frameWidth()
+        return QSize(hint.width() + frame, self.wanted_height())
+
+    def wanted_height(self) -> int:
+        """The cards' height at the width they really have (wrapped lines included)."""
+        inner = self.widget()
+        if inner is None:
+            return 0
+        width = self.viewport().width()
+        height = inner.heightForWidth(width) if inner.hasHeightForWidth() else -1
+        if height < 0:
+            height = inner.sizeHint().height()
+        return height + 2 * self.frameWidth()
+
+    def follow_content(self) -> None:
+        """Ask the window's layout again when the cards' height changed (a line wrapped, a lock)."""
+        wanted = self.wanted_height()
+        if wanted != self._wanted:
+            self._wanted = wanted
+            self.updateGeometry()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.follow_content()
+
+
+class MainWindow(QMainWindow):
+    quit_requested = Signal()
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        label: str = "",
+        confirm: Confirm | None = None,
+        has_tray: bool = False,
+    ) -> None:
+        super().__init__()
+        self.runtime = runtime
+        self.has_tray = has_tray
+        self.confirm: Confirm = confirm if confirm is not None else ask(self)
+        self._allow_close = False
+        self.kill_tasks: set[asyncio.Task[Any]] = set()
+        self.last_kill: list[FlattenResult] | None = None
+        self.setWindowTitle(f"propdesk — {label}" if label else "propdesk")
+        self.setMinimumSize(1000, 640)
+
+        self.bridge = Bridge(runtime, self)
+        self.bridge.frame.connect(self._on_frame)
+        self.bridge.alert.connect(self._on_alert)
+        self.bridge.flatten_finished.connect(self._on_flatten_finished)
+
+        central = QWidget()
+        box = QVBoxLayout(central)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+
+        self.header = Header(runtime, label)
+        self.flatten_all_button = QPushButton("FLATTEN ALL")
+        self.flatten_all_button.setObjectName("flattenAll")
+        self.flatten_all_button.setFont(theme.font(18, bold=True))
+        self.flatten_all_button.setToolTip(
+            "Cancel every order and close every position of EVERY account, verify flat, lock.\n"
+            f"Keyboard, whatever has focus: {' or '.join(FLATTEN_ALL_KEYS)}"
+        )
+        self.flatten_all_button.setMinimumHeight(58)
+        self.flatten_all_button.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.flatten_all_button.clicked.connect(self.flatten_all)
+        keys = QLabel(" · ".join(FLATTEN_ALL_KEYS))
+        keys.setProperty("role", "dim")
+        keys.setFont(theme.font(theme.SMALL_PT))
+        keys.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        button_box = QWidget()
+        button_box.setObjectName("flattenBox")
+        button_box.setStyleSheet("QWidget#flattenBox { background: transparent; }")
+        button_layout = QVBoxLayout(button_box)
+        button_layout.setContentsMargins(0, 0, 0, 0)
+        button_layout.setSpacing(2)
+        button_layout.addWidget(self.flatten_all_button)
+        button_layout.addWidget(keys)
+        self.header.add_right(button_box)
+        box.addWidget(self.header)
+
+        names = {key: a.setup.name or key for key, a in runtime.accounts.items()}
+        self.banner = AlertBanner(names)
+        box.addWidget(self.banner)
+
+        self.cards: dict[str, AccountCard] = {}
+        for key, account in runtime.accounts.items():
+            card = AccountCard(account)
+            card.selected.connect(self.select_account)
+            card.flatten_requested.connect(self.flatten_account)
+            card.unlock_requested.connect(self.unlock_account)
+            self.cards[key] = card
+        self.card_grid = CardGrid(list(self.cards.values()))
+        scroll = CardScroll()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.card_grid)
+        self.scroll = scroll
+
+        self.chart = PnlChart()
+        self.chart.setMinimumHeight(220)
+        # The cards take their height first; the chart takes what is left (at least 220 px).
+        self.chart.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
+        box.addWidget(scroll)
+        box.addWidget(self.chart, 1)
+        self.setCentralWidget(central)
+
+        self.shortcuts = []
+        for keys_text in FLATTEN_ALL_KEYS:
+            shortcut = QShortcut(QKeySequence(keys_text), self)
+            shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+            shortcut.activated.connect(self.flatten_all)
+            self.shortcuts.append(shortcut)
+
+        if self.cards:
+            self.select_account(next(iter(self.cards)))
+
+    # -- lifetime -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start drawing (the frame timer); the runtime runs on its own."""
+        self.bridge.start()
+
+    def stop(self) -> None:
+        """Stop every timer of the window and stop listening to the runtime."""
+        self.bridge.stop()
+
+    async def settle(self) -> None:
+        """Wait for flattens started from the window: they protect money."""
+        if self.kill_tasks:
+            await asyncio.gather(*self.kill_tasks, return_exceptions=True)
+
+    def close_for_good(self) -> None:
+        self._allow_close = True
+        self.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._allow_close:
+            self.stop()
+            event.accept()
+            return
+        event.ignore()
+        if self.has_tray:
+            self.hide()  # the console lives on in the tray
+            return
+        risk = self.open_risk()
+        if risk and not self.confirm(
+            "Quit propdesk?",
+            f"{risk}\n\nWhile propdesk is closed, nothing watches these accounts: no floor, "
+            "cutoff or lock is enforced. Quit anyway?",
+        ):
+            return
+        self.quit_requested.emit()
+
+    def open_risk(self) -> str:
+        """What quitting would leave unguarded: open positions and accounts not locked."""
+        positions, unlocked = [], []
+        for key, account in self.runtime.accounts.items():
+            name = account.setup.name or key
+            if any(p.net for p in account.risk.ledger.positions.values()) or any(
+                p.net for p in account.positions.values()
+            ):
+                positions.append(name)
+            if account.risk.status.state is not GuardState.LOCKED:
+                unlocked.append(name)
+        lines = []
+        if positions:
+            lines.append(f"Open positions: {', '.join(positions)}.")
+        if unlocked:
+            lines.append(f"Not locked (its strategy may trade): {', '.join(unlocked)}.")
+        return "\n".join(lines)
+
+    # -- commands -------------------------------------------------------------------------------
+    def flatten_all(self) -> None:
+        self._kill(FlattenScope(all=True), "FLATTEN ALL from the console", "every account")
+
+    def flatten_account(self, key: str) -> None:
+        name = self.runtime.accounts[key].setup.name or key
+        self._kill(FlattenScope(accounts=(key,)), f"FLATTEN {key} from the console", name)
+
+    def _kill(self, scope: FlattenScope, reason: str, what: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self.runtime.kill(scope, reason), name=f"console: {reason}"
+        )
+        self.kill_tasks.add(task)
+        task.add_done_callback(lambda t: self._kill_done(t, what))
+        self.banner.show_text(Level.WARNING, f"Flattening {what}: cancel, close, verify flat…")
+
+    def _kill_done(self, task: asyncio.Task[list[FlattenResult]], what: str) -> None:
+        self.kill_tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("flatten of %s failed: %r", what, error)
+            self.banner.show_text(Level.CRITICAL, f"Flatten of {what} FAILED: {error!r}")
+            return
+        results = task.result()
+        self.last_kill = results
+        flat = [r for r in results if r.flat]
+        if len(flat) == len(results):
+            self.banner.show_text(
+                Level.INFO,
+                f"Flatten of {what}: {len(flat)} of {len(results)} account(s) verified flat "
+                "and locked.",
+            )
+        else:
+            bad = ", ".join(r.account for r in results if not r.flat)
+            self.banner.show_text(
+                Level.CRITICAL,
+                f"Flatten of {what}: NOT FLAT — {bad}. Check the broker now.",
+            )
+
+    def unlock_account(self, key: str) -> None:
+        account = self.runtime.accounts[key]
+        status = account.risk.status
+        if status.state is not GuardState.LOCKED:
+            return
+        name = account.setup.name or key
+        others = len(self.runtime.accounts) - 1
+        question = (
+            f"Unlock {name} ({key})?\n\n"
+            f"Scope: this one account only. The other {others} account(s) keep their state.\n"
+            f"Locked because: {status.reason}\n\n"
+            "Its strategy may trade again at once."
+        )
+        if not self.confirm(f"Unlock {name}", question):
+            return
+        state = self.runtime.unlock(key, confirmed=True, scope=key)
+        if state is GuardState.LOCKED:
+            self.banner.show_text(
+                Level.WARNING,
+                f"{name} stays LOCKED: {account.risk.status.reason}",
+            )
+        else:
+            self.banner.show_text(Level.INFO, f"{name} unlocked: now {state.name}.")
+        self.bridge.tick()
+
+    def select_account(self, key: str) -> None:
+        for other, card in self.cards.items():
+            card.set_selected(other == key)
+        account = self.runtime.accounts[key]
+        self.chart.show_account(key, account.setup.name or key, self.bridge.series(key))
+        if self.bridge.current is not None:
+            self.chart.refresh(self.bridge.current)
+
+    # -- drawing --------------------------------------------------------------------------------
+    def _on_frame(self, frame: Frame) -> None:
+        self.header.refresh(frame)
+        for key, card in self.cards.items():
+            view = frame.views.get(key)
+            if view is not None:
+                card.refresh(view, frame.now)
+        self.scroll.follow_content()
+        self.chart.refresh(frame)
+        self.banner.expire()
+
+    def _on_alert(self, alert: Alert) -> None:
+        self.banner.show_alert(alert)
+
+    def _on_flatten_finished(self, notice: FlattenFinished) -> None:
+        card = self.cards.get(notice.account)
+        if card is not None:
+            card.show_flatten_result(notice)
