@@ -39,8 +39,8 @@ def test_a_timed_run_serves_the_control_socket_and_stops_cleanly(qapp, tmp_path:
         replies: list[dict] = []
 
         async def ask_status() -> None:
-            # A client on the side, as `propdesk status` would be.
-            await asyncio.sleep(1.0)
+            # A client on the side, as `propdesk status` would be; the socket listens once
+            # start() has returned, so no wait is needed.
             replies.append(await control.request({"cmd": "status"}, path=socket, timeout=10.0))
 
         options = Options(run_for=2.5)
