@@ -1,0 +1,232 @@
+"""The configured workspace: the runtime built from the user's settings (not the demo).
+
+One broker per connection, named by the connection's id (an account is "<connection>:<account id>").
+Brokers are made by kind; a kind whose adapter this version does not have is reported, its accounts
+are left out, and the console says so in red: nobody must believe an account is watched when it is not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+from propdesk.brokers.base import AccountRef, Broker
+from propdesk.brokers.sim import DEMO_ROOTS, DemoStrategy, SimBroker, SimExchange, front_months
+from propdesk.config.model import (
+    AccountConfig,
+    BrokerKind,
+    Config,
+    Connection,
+    Environment,
+    account_profile,
+)
+from propdesk.config.secrets import SecretStore
+from propdesk.domain.account import calendar_for
+from propdesk.domain.calendar import TradingCalendar
+from propdesk.domain.clock import Clock
+from propdesk.domain.firms import ProfileSet
+from propdesk.domain.instruments import InstrumentBook
+from propdesk.resources import load_instruments, load_profiles
+from propdesk.runtime.accounts import AccountSetup, setup_to_json
+from propdesk.runtime.clock import WallClock
+from propdesk.runtime.control import AlreadyRunning, ControlServer
+from propdesk.runtime.engine import Runtime, RuntimeControl
+from propdesk.runtime.journal import Journal
+
+log = logging.getLogger(__name__)
+
+
+class AdapterUnavailable(RuntimeError):
+    """This version of propdesk cannot connect to this kind of broker."""
+
+
+@dataclass
+class Venue:
+    """What one connection brings: propdesk's broker and, for the simulator, the venue and strategy."""
+
+    broker: Broker
+    exchange: SimExchange | None = None
+    strategy: DemoStrategy | None = None
+
+
+BrokerFactory = Callable[
+    [Connection, list[AccountConfig], SecretStore, InstrumentBook, TradingCalendar, Clock], Venue
+]
+
+
+def _sim_venue(
+    connection: Connection,
+    accounts: list[AccountConfig],
+    _secrets: SecretStore,
+    instruments: InstrumentBook,
+    calendar: TradingCalendar,
+    clock: Clock,
+) -> Venue:
+    exchange = SimExchange(instruments, calendar, clock, name=connection.id)
+    refs = []
+    profiles = load_profiles()
+    for account in accounts:
+        balance = profiles.get(account.profile).start_balance
+        refs.append(exchange.open_account(account.account_id, balance, account.name))
+    strategy = None
+    if connection.demo_strategy and refs:
+        strategy = DemoStrategy(
+            SimBroker(exchange, accounts=tuple(refs)),
+            tuple(refs),
+            front_months(instruments, DEMO_ROOTS, clock.now()),
+            clock,
+        )
+    return Venue(SimBroker(exchange), exchange, strategy)
+
+
+def _not_in_this_version(title: str) -> BrokerFactory:
+    def factory(*_args: object) -> Venue:
+        raise AdapterUnavailable(
+            f"the {title} adapter is not in this version of propdesk yet: this connection's "
+            "accounts are NOT watched"
+        )
+
+    return factory
+
+
+FACTORIES: dict[BrokerKind, BrokerFactory] = {
+    BrokerKind.SIM: _sim_venue,
+    BrokerKind.TRADOVATE: _not_in_this_version("Tradovate"),
+    BrokerKind.PROJECTX: _not_in_this_version("ProjectX"),
+    BrokerKind.RITHMIC: _not_in_this_version("Rithmic"),
+}
+
+
+def default_journal_path() -> Path:
+    return Path(user_data_dir("propdesk", appauthor=False)) / "journal.sqlite"
+
+
+@dataclass
+class ConfiguredWorkspace:
+    runtime: Runtime
+    journal: Journal
+    venues: list[Venue]
+    control: ControlServer | None
+    problems: list[str] = field(default_factory=list)  # connections that could not be built
+    changed_setups: list[str] = field(default_factory=list)  # accounts still on their old setup
+    label: str = "LIVE"
+    demo: bool = False
+
+    async def start(self) -> None:
+        if self.control is not None:
+            try:
+                await self.control.start()
+            except AlreadyRunning:
+                self.journal.close()
+                raise
+        for venue in self.venues:
+            if venue.exchange is not None:
+                venue.exchange.start()
+        await self.runtime.start()
+        for venue in self.venues:
+            if venue.strategy is not None:
+                venue.strategy.start()
+
+    async def stop(self) -> None:
+        for venue in self.venues:
+            if venue.strategy is not None:
+                await venue.strategy.stop()
+        await self.runtime.stop()
+        for venue in self.venues:
+            if venue.exchange is not None:
+                await venue.exchange.stop()
+        if self.control is not None:
+            await self.control.close()
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+def account_setups(
+    config: Config, profiles: ProfileSet, today: datetime
+) -> dict[str, list[AccountSetup]]:
+    """Each connection's account setups, with the profile overrides and the user's protocol applied."""
+    protocol = config.protocol()
+    setups: dict[str, list[AccountSetup]] = {c.id: [] for c in config.connections}
+    for account in config.accounts:
+        profile = account_profile(account, profiles, today.date())
+        setups[account.connection].append(
+            AccountSetup(
+                AccountRef(account.connection, account.account_id),
+                profile,
+                protocol,
+                cluster=account.cluster or None,
+                name=account.name or account.key,
+            )
+        )
+    return setups
+
+
+def build_workspace(
+    config: Config,
+    *,
+    secrets: SecretStore,
+    journal: Path | None = None,
+    control_path: Path | None = None,
+    clock: Clock | None = None,
+    factories: dict[BrokerKind, BrokerFactory] | None = None,
+) -> ConfiguredWorkspace:
+    instruments = load_instruments()
+    profiles = load_profiles()
+    clock = clock if clock is not None else WallClock()
+    factories = factories if factories is not None else FACTORIES
+    setups_by_connection = account_setups(config, profiles, clock.now())
+    venues: list[Venue] = []
+    setups: list[AccountSetup] = []
+    problems: list[str] = []
+    for connection in config.connections:
+        accounts = [a for a in config.accounts if a.connection == connection.id]
+        connection_setups = setups_by_connection[connection.id]
+        # The venue's sessions (the exchange's calendar); each account's own day boundary is its own.
+        calendar = (
+            calendar_for(connection_setups[0].profile) if connection_setups else TradingCalendar()
+        )
+        try:
+            venue = factories[connection.broker](
+                connection, accounts, secrets, instruments, calendar, clock
+            )
+        except AdapterUnavailable as exc:
+            problems.append(f"{connection.id} ({connection.spec.title}): {exc}")
+            continue
+        venues.append(venue)
+        setups.extend(connection_setups)
+    path = journal or default_journal_path()
+    book = Journal(path)
+    runtime = Runtime(
+        [v.broker for v in venues], setups, clock=clock, journal=book, instruments=instruments
+    )
+    runtime.restore()
+    changed = [
+        key
+        for setup in setups
+        if (key := str(setup.ref)) in runtime.accounts
+        and setup_to_json(runtime.accounts[key].setup) != setup_to_json(setup)
+    ]
+    control = None if control_path is None else ControlServer(RuntimeControl(runtime), control_path)
+    live = any(
+        c.environment is Environment.LIVE and c.broker is not BrokerKind.SIM
+        for c in config.connections
+    )
+    label = "LIVE" if live else "SETTINGS · " + ", ".join(c.id for c in config.connections)
+    return ConfiguredWorkspace(runtime, book, venues, control, problems, changed, label)
+
+
+def opening_alerts(workspace: ConfiguredWorkspace) -> list[str]:
+    """What the console must say in red the moment it opens."""
+    lines = [f"NOT WATCHED — {problem}" for problem in workspace.problems]
+    for key in workspace.changed_setups:
+        lines.append(
+            f"{key}: your settings changed, but this account keeps the setup it started with in the "
+            "journal (its floors and locks stay consistent); new settings apply with a new journal."
+        )
+    return lines

@@ -1,0 +1,1 @@
+"""tests/config: the settings file and the keyring (no Qt)."""
