@@ -21,10 +21,14 @@ from platformdirs import user_data_dir
 
 from propdesk.brokers.base import AccountRef
 from propdesk.brokers.sim import SimDemo, build_demo
+from propdesk.config.model import Config, ConfigError
+from propdesk.config.secrets import SecretStore
+from propdesk.config.store import default_config_path, load_config
 from propdesk.domain.account import calendar_for
 from propdesk.domain.calendar import TradingCalendar
 from propdesk.domain.firms import ProfileSet
 from propdesk.domain.instruments import InstrumentBook
+from propdesk.domain.news import NewsEvent, Restriction
 from propdesk.domain.protocol import Protocol
 from propdesk.headless import Printer, print_summary
 from propdesk.resources import load_instruments, load_profiles
@@ -33,6 +37,7 @@ from propdesk.runtime.clock import ScaledClock
 from propdesk.runtime.control import AlreadyRunning, ControlServer, default_socket_path
 from propdesk.runtime.engine import Runtime, RuntimeControl
 from propdesk.runtime.journal import Journal
+from propdesk.workspace import ConfiguredWorkspace, build_workspace, opening_alerts
 
 CT = ZoneInfo("America/Chicago")
 
@@ -68,13 +73,33 @@ def demo_start(today: date, calendar: TradingCalendar) -> datetime:
     raise RuntimeError(f"no full equity session in the 10 days up to {today}")
 
 
-def demo_setups(profiles: ProfileSet) -> list[AccountSetup]:
+def demo_news(day: date) -> tuple[NewsEvent, ...]:
+    """The demo day's calendar: a Fed speaker at 15:00 ET (14:00 CT), a quarter hour in.
+
+    None of the three firms restricts news, so the window is the trader's own rule: no executions
+    in the index futures from two minutes before to two minutes after. It only eases the accounts
+    into reduce-only (never a lock), so Topstep's lock still comes from its 14:40 CT cutoff.
+    """
+    return (
+        NewsEvent(
+            at=datetime.combine(day, time(14, 0), CT),
+            title="Fed speaker",
+            roots=frozenset({"ES", "MES", "NQ"}),
+            pre=timedelta(minutes=2),
+            post=timedelta(minutes=2),
+            restriction=Restriction.NO_EXECUTIONS,
+        ),
+    )
+
+
+def demo_setups(profiles: ProfileSet, news: tuple[NewsEvent, ...] = ()) -> list[AccountSetup]:
     return [
         AccountSetup(
             AccountRef("sim", a.account_id),
             profiles.get(a.profile),
             Protocol(),
             cluster=a.cluster,
+            news=news,
             name=a.name,
         )
         for a in DEMO_ACCOUNTS
@@ -114,6 +139,8 @@ class DemoWorkspace:
     resumed: datetime | None
     control: ControlServer | None
     label: str = "DEMO · simulator"
+    is_demo: bool = True
+    alert_settings: None = None  # the demo alerts on screen and by sound, never the phone
 
     async def start(self) -> None:
         """Serve the control socket first (raises AlreadyRunning), then run venue, runtime, strategy."""
@@ -137,6 +164,12 @@ class DemoWorkspace:
 
     def close(self) -> None:
         self.journal.close()
+
+    def alerts_at_open(self) -> list[str]:
+        return []
+
+
+type Workspace = DemoWorkspace | ConfiguredWorkspace
 
 
 def build_demo_workspace(
@@ -163,6 +196,7 @@ def build_demo_workspace(
     book = Journal(path)
     resumed = book.last_ts()
     start = resumed if resumed is not None else demo_start(datetime.now(CT).date(), calendar)
+    setups = demo_setups(profiles, demo_news(start.astimezone(CT).date()))
     clock = ScaledClock(start, speed=speed)
     demo = build_demo(
         instruments,
@@ -180,19 +214,19 @@ def build_demo_workspace(
     return DemoWorkspace(runtime, demo, book, clock, path, resumed, control)
 
 
-async def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    workspace = build_demo_workspace(
-        speed=args.speed,
-        seed=args.seed,
-        journal=args.journal,
-        control_path=default_socket_path(),
-    )
-    runtime, clock, path = workspace.runtime, workspace.clock, workspace.path
+async def _run_headless(
+    workspace: Workspace, speed: float, run_for: float | None, out: TextIO, err: TextIO
+) -> int:
+    runtime = workspace.runtime
     runtime.notices.register(Printer(out))
-    if workspace.resumed is not None:
+    if isinstance(workspace, DemoWorkspace) and workspace.resumed is not None:
         out.write(
-            f"resumed from {path} at {workspace.resumed.astimezone(CT):%Y-%m-%d %H:%M:%S} CT\n"
+            f"resumed from {workspace.path} at "
+            f"{workspace.resumed.astimezone(CT):%Y-%m-%d %H:%M:%S} CT\n"
         )
+    if isinstance(workspace, ConfiguredWorkspace):
+        for line in opening_alerts(workspace):
+            out.write(f"ALERT {line}\n")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -204,13 +238,21 @@ async def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"propdesk: {exc}\n")
         return 1
     try:
-        out.write(
-            f"propdesk headless demo: {len(runtime.accounts)} accounts on the simulator, clock "
-            f"{clock.now().astimezone(CT):%Y-%m-%d %H:%M} CT at {args.speed:g}x, journal {path}\n"
-        )
+        clock = runtime.clock
+        if isinstance(workspace, DemoWorkspace):
+            out.write(
+                f"propdesk headless demo: {len(runtime.accounts)} accounts on the simulator, clock "
+                f"{clock.now().astimezone(CT):%Y-%m-%d %H:%M} CT at {speed:g}x, "
+                f"journal {workspace.path}\n"
+            )
+        else:
+            out.write(
+                f"propdesk headless: {len(runtime.accounts)} accounts from the settings "
+                f"({', '.join(runtime.brokers) or 'no connection'})\n"
+            )
         out.flush()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=args.run_for)
+            await asyncio.wait_for(stop.wait(), timeout=run_for)
     finally:
         await workspace.stop()
     print_summary(runtime, out)
@@ -219,16 +261,68 @@ async def _run_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def run_headless(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    if not args.demo:
-        err.write(
-            "propdesk: --headless without --demo runs the configured accounts; no connections are "
-            "configured yet (the console's settings will add them). Try --headless --demo.\n"
-        )
-        return 2
     if args.speed <= 0:
         err.write("propdesk: --speed must be > 0\n")
         return 2
-    return asyncio.run(_run_demo(args, out, err))
+    workspaces = Workspaces.from_args(args)
+    if args.demo:
+        workspace: Workspace = workspaces.demo()
+    else:
+        try:
+            config = workspaces.load()
+        except ConfigError as exc:
+            err.write(f"propdesk: the settings in {workspaces.config_path} are not valid:\n{exc}\n")
+            return 2
+        if config is None or not config.accounts:
+            err.write(
+                f"propdesk: no accounts are set up in {workspaces.config_path}. Add them in the "
+                "console (Settings), or try the simulator: propdesk --headless --demo\n"
+            )
+            return 2
+        workspace = workspaces.configured(config)
+    return asyncio.run(_run_headless(workspace, args.speed, args.run_for, out, err))
+
+
+@dataclass
+class Workspaces:
+    """The console's two kinds of workspace: the demo, or the accounts in the user's settings.
+
+    The console starts with one and, when the settings are saved, builds the next from here.
+    """
+
+    config_path: Path
+    profiles: ProfileSet
+    secrets: SecretStore
+    speed: float
+    seed: int
+    journal: Path | None
+    control_path: Path | None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, *, control: bool = True) -> Workspaces:
+        return cls(
+            config_path=default_config_path(),
+            profiles=load_profiles(),
+            secrets=SecretStore(),
+            speed=args.speed,
+            seed=args.seed,
+            journal=args.journal,
+            control_path=default_socket_path() if control else None,
+        )
+
+    def load(self) -> Config | None:
+        """The saved settings; None on first run. Raises ConfigError naming each bad field."""
+        return load_config(self.config_path, self.profiles)
+
+    def demo(self) -> DemoWorkspace:
+        return build_demo_workspace(
+            speed=self.speed, seed=self.seed, journal=self.journal, control_path=self.control_path
+        )
+
+    def configured(self, config: Config) -> ConfiguredWorkspace:
+        return build_workspace(
+            config, secrets=self.secrets, journal=self.journal, control_path=self.control_path
+        )
 
 
 def parse_size(value: str) -> tuple[int, int]:
@@ -236,6 +330,19 @@ def parse_size(value: str) -> tuple[int, int]:
     if not sep or not width.isdigit() or not height.isdigit():
         raise ValueError(f"--size {value!r}: expected WIDTHxHEIGHT, e.g. 1366x768")
     return int(width), int(height)
+
+
+def choose_workspace(workspaces: Workspaces, *, demo: bool) -> Workspace:
+    """The accounts in the settings; the demo on first run (no settings, no account) or on --demo.
+
+    Raises ConfigError when the settings file is invalid: guessing would watch the wrong accounts.
+    """
+    if demo:
+        return workspaces.demo()
+    config = workspaces.load()
+    if config is None or not config.accounts:
+        return workspaces.demo()  # first run: everything visible at once
+    return workspaces.configured(config)
 
 
 def run_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -269,17 +376,14 @@ def run_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.smoke:
         # A throwaway journal and no control socket: a smoke run never touches a running propdesk.
         with tempfile.TemporaryDirectory(prefix="propdesk-smoke-") as tmp:
-            workspace = build_demo_workspace(
-                speed=args.speed,
-                seed=args.seed,
-                journal=args.journal or Path(tmp) / "journal.sqlite",
-                control_path=None,
-            )
-            return run(workspace, options, out=out, err=err)
-    workspace = build_demo_workspace(
-        speed=args.speed,
-        seed=args.seed,
-        journal=args.journal,
-        control_path=default_socket_path(),
-    )
-    return run(workspace, options, out=out, err=err)
+            workspaces = Workspaces.from_args(args, control=False)
+            workspaces.journal = args.journal or Path(tmp) / "journal.sqlite"
+            return run(workspaces.demo(), options, out=out, err=err, workspaces=workspaces)
+    workspaces = Workspaces.from_args(args)
+    try:
+        workspace = choose_workspace(workspaces, demo=args.demo)
+    except ConfigError as exc:
+        err.write(f"propdesk: the settings in {workspaces.config_path} are not valid:\n{exc}\n")
+        err.write("Fix the file, or start on the demo with: propdesk --demo\n")
+        return 2
+    return run(workspace, options, out=out, err=err, workspaces=workspaces)

@@ -128,10 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         args.speed = 1.0 if args.speed is None else args.speed
         return run_headless(args, sys.stdout, sys.stderr)
-    # No command: the console's window on the demo workspace (the simulator, an hour a minute).
+    # No command: the console's window on the accounts in the settings, or (first run, --demo,
+    # --smoke) on the demo workspace: the simulator, an hour a minute.
     from propdesk.app import run_console
 
-    args.demo = True
     args.speed = 60.0 if args.speed is None else args.speed
     return run_console(args, sys.stdout, sys.stderr)
 

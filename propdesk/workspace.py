@@ -19,6 +19,7 @@ from propdesk.brokers.base import AccountRef, Broker
 from propdesk.brokers.sim import DEMO_ROOTS, DemoStrategy, SimBroker, SimExchange, front_months
 from propdesk.config.model import (
     AccountConfig,
+    AlertSettings,
     BrokerKind,
     Config,
     Connection,
@@ -115,7 +116,8 @@ class ConfiguredWorkspace:
     problems: list[str] = field(default_factory=list)  # connections that could not be built
     changed_setups: list[str] = field(default_factory=list)  # accounts still on their old setup
     label: str = "LIVE"
-    demo: bool = False
+    is_demo: bool = False
+    alert_settings: AlertSettings = field(default_factory=AlertSettings)
 
     async def start(self) -> None:
         if self.control is not None:
@@ -145,6 +147,9 @@ class ConfiguredWorkspace:
 
     def close(self) -> None:
         self.journal.close()
+
+    def alerts_at_open(self) -> list[str]:
+        return opening_alerts(self)
 
 
 def account_setups(
@@ -218,7 +223,9 @@ def build_workspace(
         for c in config.connections
     )
     label = "LIVE" if live else "SETTINGS · " + ", ".join(c.id for c in config.connections)
-    return ConfiguredWorkspace(runtime, book, venues, control, problems, changed, label)
+    return ConfiguredWorkspace(
+        runtime, book, venues, control, problems, changed, label, alert_settings=config.alerts
+    )
 
 
 def opening_alerts(workspace: ConfiguredWorkspace) -> list[str]:

@@ -106,6 +106,12 @@ class AccountView:
     reason: str
     lock_until: datetime | None
     positions: tuple[PositionRisk, ...]
+    # The guard's own thresholds, as equity levels (None: the protocol or the firm has none).
+    warn_level: Decimal | None = None  # WARNING at or below
+    stop_level: Decimal | None = None  # the user's stop: flatten and lock at or below
+    high_water: Decimal | None = None  # the high the max-loss floor trails; None if it never trails
+    day_start_balance: Decimal | None = None  # day P&L is measured from it
+    start_balance: Decimal | None = None  # the account's starting balance (the firm's)
 
     @property
     def distance_to_floor(self) -> Decimal | None:
@@ -147,7 +153,7 @@ class AccountRisk:
         self.floors = Floors(rules, balance=balance)
         policy = profile.news
         restriction = None if policy.restriction == "none" else Restriction(policy.restriction)
-        windows = build_windows(
+        self.news_windows = build_windows(
             news,
             restriction=restriction,
             pre=timedelta(minutes=policy.pre_minutes),
@@ -167,7 +173,7 @@ class AccountRisk:
             CalendarSchedule(
                 calendar, flat_by_rule(profile), protocol.cutoff_buffer, product_group
             ),
-            windows,
+            self.news_windows,
         )
         self.status = GuardStatus()
         self._working = (0, 0)
@@ -319,6 +325,7 @@ class AccountRisk:
                 )
             )
         status = self.status
+        warn, stop = self._levels(daily, max_loss)
         return AccountView(
             ts=self._last_ts,  # type: ignore[arg-type]
             trading_day=self._day,  # type: ignore[arg-type]
@@ -333,4 +340,26 @@ class AccountRisk:
             reason=status.reason,
             lock_until=status.lock_until if status.state is GuardState.LOCKED else None,
             positions=tuple(positions),
+            warn_level=warn,
+            stop_level=stop,
+            high_water=self._trailed_high(),
+            day_start_balance=ledger.day_start_balance,
+            start_balance=floors.rules.start_balance,
         )
+
+    def _levels(
+        self, daily: Decimal | None, max_loss: Decimal | None
+    ) -> tuple[Decimal | None, Decimal | None]:
+        """(warn, stop) as the guard judges them: the same numbers, not a second formula."""
+        snapshot = self.status.snapshot
+        if snapshot is None or (snapshot.daily_floor, snapshot.max_loss_floor) != (daily, max_loss):
+            snapshot = self.snapshot()
+        return self.guard.thresholds(snapshot)  # cached by the floors: no work per frame
+
+    def _trailed_high(self) -> Decimal | None:
+        kind, state = self.floors.rules.max_loss_kind, self.floors.state
+        if kind == "eod_trailing":
+            return state.eod_high
+        if kind in ("intraday_trailing", "intraday_trailing_realized"):
+            return state.high_water
+        return None

@@ -312,6 +312,13 @@ class Guard:
                 return self._flatten(status, hard, now, actions)
         return status, actions
 
+    def thresholds(self, snapshot: RiskSnapshot) -> tuple[Decimal | None, Decimal | None]:
+        """(warn, stop) equity levels as the guard judges them; the stop is the higher of the daily
+        and the max-loss stops, because falling equity meets that one first."""
+        levels = self._levels_for(snapshot)
+        stops = [s for s in (levels.stop_daily, levels.stop_max) if s is not None]
+        return levels.warn, max(stops) if stops else None
+
     # -- triggers -------------------------------------------------------------------------------
     def _levels_for(self, snapshot: RiskSnapshot) -> _Levels:
         key = (snapshot.daily_floor, snapshot.max_loss_floor)

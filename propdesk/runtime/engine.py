@@ -472,6 +472,7 @@ class Runtime:
             "name": account.setup.name or account.ref.account_id,
             "profile": account.setup.profile.id,
             "cluster": account.setup.cluster,
+            "as_of": None if view.ts is None else view.ts.isoformat(),  # None: no data yet
             "state": status.state.name,
             "reason": status.reason,
             "lock_until": None if view.lock_until is None else view.lock_until.isoformat(),

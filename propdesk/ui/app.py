@@ -33,13 +33,18 @@ from PySide6.QtCore import (
     Signal,
     qInstallMessageHandler,
 )
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QSystemTrayIcon
 
+from propdesk.config.model import AlertSettings, Config
 from propdesk.domain.guard import GuardState
 from propdesk.runtime.control import AlreadyRunning
 from propdesk.runtime.engine import Runtime
+from propdesk.runtime.notices import Level
 from propdesk.ui import theme
+from propdesk.ui.alerts import ConsoleAlerts, console_channels
 from propdesk.ui.main_window import MainWindow
+from propdesk.ui.settings_flow import SettingsFlow, SettingsSource
+from propdesk.ui.tray import ConsoleTray
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +55,28 @@ QT_NOISE = ("QPlatformNativeInterface::systemTrayWindowChanged",)
 
 
 class Workspace(Protocol):
-    """What the console runs: a runtime and the services around it (the demo, later real brokers)."""
+    """What the console runs: a runtime and the services around it (the demo, or the settings')."""
 
     runtime: Runtime
     label: str
+    is_demo: bool
+    alert_settings: AlertSettings | None  # None: the default channels (no phone)
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
     def close(self) -> None: ...
+
+    def alerts_at_open(self) -> list[str]: ...
+
+
+class WorkspaceSource(SettingsSource, Protocol):
+    """Where the settings live and how the next workspace is made once they are saved."""
+
+    def configured(self, config: Config) -> Workspace: ...
+
+    def demo(self) -> Workspace: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +183,13 @@ def run(
     *,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
+    workspaces: WorkspaceSource | None = None,
 ) -> int:
-    """Run the console on `workspace` until the user quits (or the smoke frame is rendered)."""
+    """Run the console on `workspace` until the user quits (or the smoke frame is rendered).
+
+    With `workspaces`, the window offers the settings; saving them moves the console to the new
+    workspace (leaving the demo, or re-reading the accounts).
+    """
     if options.smoke:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if not logging.getLogger().handlers:
@@ -190,7 +212,7 @@ def run(
     hook.install()
     try:
         code = asyncio.run(
-            _main(app, workspace, options, hook, out, err),
+            _main(app, workspace, options, hook, out, err, workspaces),
             loop_factory=lambda: qasync.QEventLoop(app),
         )
     finally:
@@ -213,6 +235,7 @@ async def _main(
     hook: ErrorHook,
     out: TextIO,
     err: TextIO,
+    workspaces: WorkspaceSource | None,
 ) -> int:
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(hook.loop_handler)
@@ -222,7 +245,26 @@ async def _main(
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        return await _console(app, workspace, options, stop, out, err)
+        current = workspace
+        while True:
+            ended = await _console(app, current, options, stop, out, err, workspaces)
+            if isinstance(ended, int):
+                return ended
+            # The settings were saved and the user chose to apply them: the old workspace is
+            # fully stopped (journal closed, socket released) before the next one is built.
+            assert workspaces is not None
+            try:
+                current = workspaces.configured(ended)
+            except Exception as exc:
+                log.exception("the new settings could not be started")
+                err.write(f"propdesk: the new settings could not be started: {exc}\n")
+                QMessageBox.critical(
+                    None,
+                    "propdesk: settings not applied",
+                    f"The new settings could not be started:\n{exc}\n\n"
+                    "The console goes back to the demo; no account of yours is watched.",
+                )
+                current = workspaces.demo()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -238,7 +280,9 @@ async def _console(
     stop: asyncio.Event,
     out: TextIO,
     err: TextIO,
-) -> int:
+    workspaces: WorkspaceSource | None = None,
+) -> int | Config:
+    """Run one workspace's window; returns the exit code, or the settings to run next."""
     try:
         await workspace.start()
     except AlreadyRunning as exc:
@@ -247,20 +291,48 @@ async def _console(
             QMessageBox.critical(None, "propdesk is already running", str(exc))
         return 1
     window: MainWindow | None = None
+    tray: ConsoleTray | None = None
+    alerts: ConsoleAlerts | None = None
     try:
         window = MainWindow(
             workspace.runtime,
             label=workspace.label,
-            has_tray=False,  # the tray is a later step; offscreen and Xvfb have none anyway
+            has_tray=QSystemTrayIcon.isSystemTrayAvailable(),  # none offscreen nor on bare Xvfb
+            demo=workspace.is_demo,
+            settings=workspaces is not None,
         )
         window.quit_requested.connect(stop.set)
+        if window.has_tray:
+            tray = ConsoleTray.for_window(window)  # its Quit asks, as closing does, then `stop`
+            tray.show()
+        audible = app.platformName() not in ("offscreen", "minimal")
+        alerts = ConsoleAlerts(
+            window, console_channels(workspace.alert_settings, audible=audible), tray=tray
+        )
+        await alerts.start()
+        flow = (
+            SettingsFlow(window, demo=workspace.is_demo, source=workspaces)
+            if workspaces is not None
+            else None
+        )
         _place(window, app, options.size or (SMOKE_SIZE if options.smoke else None))
         window.show()
         window.start()
+        for line in workspace.alerts_at_open():
+            window.banner.show_text(Level.CRITICAL, line)
         if options.smoke:
             return await _smoke(window, workspace.runtime, options, out, err)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=options.run_for)
+        waits = [asyncio.ensure_future(stop.wait())]
+        if flow is not None:
+            waits.append(asyncio.ensure_future(flow.apply.wait()))
+        try:
+            await asyncio.wait(waits, timeout=options.run_for, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        if flow is not None and flow.chosen is not None and not stop.is_set():
+            return flow.chosen
         return 0
     finally:
         # Drawing stops first; flattens the window started finish; then the services stop.
@@ -268,6 +340,10 @@ async def _console(
             window.stop()
             await window.settle()
         await workspace.stop()
+        if alerts is not None:
+            await alerts.stop()
+        if tray is not None:
+            tray.close()
         if window is not None:
             window.close_for_good()
         workspace.close()

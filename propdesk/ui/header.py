@@ -1,4 +1,5 @@
-"""The header: broker links, the exchange and local clocks, the countdown to the next flat-by cutoff."""
+"""The header: broker links, the exchange and local clocks, the countdowns to the next flat-by cutoff
+and to the next news window."""
 
 from __future__ import annotations
 
@@ -6,9 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from propdesk.brokers.base import LinkState
+from propdesk.domain.news import NewsWindow, Restriction
 from propdesk.domain.schedule import CalendarSchedule
 from propdesk.runtime.engine import Runtime
 from propdesk.ui import text, theme
@@ -25,6 +34,8 @@ _CAPTION = f'<span style="font-size: {theme.BASE_PT}pt; color: {theme.TEXT_DIM};
 _RECHECK = timedelta(
     seconds=1
 )  # the calendar is asked about cutoffs at most this often (real time)
+CLOSE = timedelta(minutes=10)  # a countdown turns red this close to its moment
+_RESTRICTION_WORDS = {Restriction.FLAT: "flat", Restriction.NO_EXECUTIONS: "no executions"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,83 @@ def next_cutoff(runtime: Runtime, now: datetime) -> NextCutoff | None:
             account.setup.name or key,
         )
     return best
+
+
+@dataclass(frozen=True, slots=True)
+class NextNews:
+    """The news window that is open now, else the next to open, over all accounts."""
+
+    window: NewsWindow
+    accounts: tuple[str, ...]  # the names of the accounts it restricts
+
+    def is_open(self, now: datetime) -> bool:
+        return self.window.start <= now < self.window.end
+
+    def detail(self) -> str:
+        """Two lines: what and the restriction, then when: "Fed speaker (no executions)", "13:58–14:02 CT"."""
+        w = self.window
+        times = f"{text.ct_time(w.start).removesuffix(' CT')}–{text.ct_time(w.end)}"
+        return f"{w.title} ({_RESTRICTION_WORDS[w.restriction]})\n{times}"
+
+
+class NewsClock:
+    """Finds the next news window; asks the accounts again only when the answer can have changed.
+
+    Windows are fixed when the accounts are built, so the answer holds until the window it names
+    opens or ends, an account joins, or the clock goes back. A year of news over 20 accounts is then
+    scanned a few times a day, not ten times a second.
+    """
+
+    __slots__ = ("_accounts", "_answer", "_asked", "_runtime", "_valid_until")
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._answer: NextNews | None = None
+        self._asked: datetime | None = None
+        self._valid_until: datetime | None = None
+        self._accounts = -1
+
+    def next(self, now: datetime) -> NextNews | None:
+        asked, until = self._asked, self._valid_until
+        accounts = len(self._runtime.accounts)
+        if (
+            asked is not None
+            and asked <= now
+            and (until is None or now < until)
+            and accounts == self._accounts
+        ):
+            return self._answer
+        answer = next_news(self._runtime, now)
+        self._asked = now
+        self._accounts = accounts
+        self._answer = answer
+        if answer is None:
+            self._valid_until = None
+        else:
+            w = answer.window
+            self._valid_until = w.end if w.start <= now else w.start
+        return answer
+
+
+def next_news(runtime: Runtime, now: datetime) -> NextNews | None:
+    """The open news window (the first to have opened), else the soonest to open, with its accounts."""
+    best: NewsWindow | None = None
+    for account in runtime.accounts.values():
+        for window in account.risk.news_windows:  # sorted by start
+            if window.end <= now:
+                continue
+            if best is None or (window.start, window.end) < (best.start, best.end):
+                best = window
+            break  # this account's later windows open no sooner
+    if best is None:
+        return None
+    same = (best.start, best.end, best.title, best.restriction)
+    names = tuple(
+        account.setup.name or key
+        for key, account in runtime.accounts.items()
+        if any((w.start, w.end, w.title, w.restriction) == same for w in account.risk.news_windows)
+    )
+    return NextNews(best, names)
 
 
 class Header(QFrame):
@@ -109,26 +197,39 @@ class Header(QFrame):
         self.local_clock = QLabel("")
         self.local_clock.setProperty("role", "dim")
         self.local_clock.setFont(theme.font(theme.SMALL_PT))
+        self.local_clock.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         clock.addWidget(self.exchange_clock, 0, Qt.AlignmentFlag.AlignHCenter)
         clock.addWidget(self.local_clock, 0, Qt.AlignmentFlag.AlignHCenter)
         row.addLayout(clock)
 
-        # The countdown to the next flat-by cutoff, big; which account and the buffer under it.
-        cutoff = QVBoxLayout()
-        cutoff.setSpacing(0)
-        self.countdown = QLabel("")
-        self.countdown.setTextFormat(Qt.TextFormat.RichText)
-        self.countdown.setFont(theme.font(theme.CLOCK_PT, bold=True, mono=True))
-        self.cutoff_detail = QLabel("")
-        self.cutoff_detail.setProperty("role", "dim")
-        self.cutoff_detail.setFont(theme.font(theme.SMALL_PT))
-        cutoff.addWidget(self.countdown, 0, Qt.AlignmentFlag.AlignHCenter)
-        cutoff.addWidget(self.cutoff_detail, 0, Qt.AlignmentFlag.AlignHCenter)
-        row.addLayout(cutoff)
+        # The countdowns, one row each: the next flat-by cutoff and the next news window, big; which
+        # account, what and when beside each on two short lines (one long line would push FLATTEN ALL
+        # off a 1366-wide header).
+        countdowns = QGridLayout()
+        countdowns.setHorizontalSpacing(10)
+        countdowns.setVerticalSpacing(0)
+        self.countdown, self.cutoff_detail = self._countdown_row(countdowns, 0)
+        self.news_countdown, self.news_detail = self._countdown_row(countdowns, 1)
+        row.addLayout(countdowns)
         self._countdown_colour = ""
+        self._news_colour = ""
+        self._news = NewsClock(runtime)
 
         row.addStretch(1)
         self._row = row
+
+    @staticmethod
+    def _countdown_row(grid: QGridLayout, row: int) -> tuple[QLabel, QLabel]:
+        big = QLabel("")
+        big.setTextFormat(Qt.TextFormat.RichText)
+        big.setFont(theme.font(theme.CLOCK_PT, bold=True, mono=True))
+        big.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        detail = QLabel("")
+        detail.setProperty("role", "dim")
+        detail.setFont(theme.font(theme.SMALL_PT))
+        grid.addWidget(big, row, 0)
+        grid.addWidget(detail, row, 1, Qt.AlignmentFlag.AlignVCenter)
+        return big, detail
 
     def add_right(self, widget: QWidget) -> None:
         """The always-visible FLATTEN ALL button lives at the header's right end."""
@@ -140,7 +241,7 @@ class Header(QFrame):
         self._set(self.exchange_clock, text.ct_time(now, seconds=True))
         local = now.astimezone()
         speed = getattr(self._runtime.clock, "speed", 1.0)
-        simulated = f" · simulated ×{speed:g}" if speed != 1 else ""
+        simulated = f"\nsimulated ×{speed:g}" if speed != 1 else ""
         self._set(
             self.local_clock,
             f"{now.astimezone(text.CT):%a %d %b} · local {local:%H:%M:%S}{simulated}",
@@ -157,6 +258,7 @@ class Header(QFrame):
                 detail = supervisor.detail if supervisor is not None else "not started"
                 pill.setToolTip(detail or word)
         self._refresh_cutoff(now)
+        self._refresh_news(now)
 
     def _refresh_cutoff(self, now: datetime) -> None:
         # Asked every frame: the schedules cache their windows (measured ~0.03 ms for 3 accounts).
@@ -169,20 +271,50 @@ class Header(QFrame):
         self._set(self.countdown, f"{_CAPTION}cutoff in </span>{text.span(left)}")
         minutes = int(cutoff.buffer.total_seconds() // 60)
         firm = (
-            f" (firm {text.ct_time(cutoff.firm_time)} − {minutes} min)"
+            f" (firm {text.ct_time(cutoff.firm_time).removesuffix(' CT')} − {minutes} min)"
             if cutoff.firm_time is not None
             else ""
         )
-        self._set(self.cutoff_detail, f"{cutoff.name} · {text.ct_time(cutoff.at)}{firm}")
+        self._set(self.cutoff_detail, f"{cutoff.name}\n{text.ct_time(cutoff.at)}{firm}")
         self.cutoff_detail.setToolTip(
             f"{cutoff.name} must be flat by {text.ct_time(cutoff.at)}: the firm's flat-by "
             f"{'' if cutoff.firm_time is None else text.ct_time(cutoff.firm_time)} minus your "
             f"{minutes}-minute buffer."
         )
-        colour = theme.BAD if left <= timedelta(minutes=10) else theme.TEXT
+        colour = theme.BAD if left <= CLOSE else theme.TEXT
         if colour != self._countdown_colour:
             self._countdown_colour = colour
             self.countdown.setStyleSheet(f"color: {colour};")
+
+    def _refresh_news(self, now: datetime) -> None:
+        news = self._news.next(now)
+        if news is None:
+            self._set(self.news_countdown, f"{_CAPTION}news </span>{text.DASH}")
+            self._set(self.news_detail, "no news window ahead")
+            self.news_detail.setToolTip("")
+            self._news_colour_to(theme.TEXT)
+            return
+        window = news.window
+        if news.is_open(now):
+            self._set(
+                self.news_countdown, f"{_CAPTION}news ends in </span>{text.span(window.end - now)}"
+            )
+            left = timedelta(0)
+        else:
+            left = window.start - now
+            self._set(self.news_countdown, f"{_CAPTION}news in </span>{text.span(left)}")
+        self._set(self.news_detail, news.detail())
+        self.news_detail.setToolTip(
+            f"{window.title}: {_RESTRICTION_WORDS[window.restriction]} from "
+            f"{text.ct_time(window.start)} to {text.ct_time(window.end)} "
+            f"({window.scope_text()}).\nAccounts: {', '.join(news.accounts)}."
+        )
+        self._news_colour_to(theme.BAD if left <= CLOSE else theme.TEXT)
+
+    def _news_colour_to(self, colour: str) -> None:
+        if colour != self._news_colour:
+            self._news_colour = colour
+            self.news_countdown.setStyleSheet(f"color: {colour};")
 
     @staticmethod
     def _set(label: QLabel, value: str) -> None:

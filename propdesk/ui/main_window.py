@@ -131,6 +131,7 @@ class CardScroll(QScrollArea):
 
 class MainWindow(QMainWindow):
     quit_requested = Signal()
+    settings_requested = Signal()  # Settings / Leave demo: the console opens the settings
 
     def __init__(
         self,
@@ -139,6 +140,8 @@ class MainWindow(QMainWindow):
         label: str = "",
         confirm: Confirm | None = None,
         has_tray: bool = False,
+        demo: bool = False,
+        settings: bool = False,
     ) -> None:
         super().__init__()
         self.runtime = runtime
@@ -183,6 +186,20 @@ class MainWindow(QMainWindow):
         button_layout.setSpacing(2)
         button_layout.addWidget(self.flatten_all_button)
         button_layout.addWidget(keys)
+        self.settings_button: QPushButton | None = None
+        if settings:
+            # In the demo the way out is spelled out; otherwise it is the settings.
+            self.settings_button = QPushButton("Leave demo…" if demo else "Settings…")
+            self.settings_button.setObjectName("settingsButton")
+            self.settings_button.setFont(theme.font(theme.BASE_PT, bold=True))
+            self.settings_button.setMinimumHeight(40)
+            self.settings_button.setToolTip(
+                "Add your broker connections and accounts; the demo stops when you apply them."
+                if demo
+                else "Connections, accounts, buffers, disconnect policy, alerts"
+            )
+            self.settings_button.clicked.connect(self.settings_requested)
+            self.header.add_right(self.settings_button)
         self.header.add_right(button_box)
         box.addWidget(self.header)
 
@@ -204,7 +221,7 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.card_grid)
         self.scroll = scroll
 
-        self.chart = PnlChart()
+        self.chart = PnlChart(self.bridge)
         self.chart.setMinimumHeight(220)
         # The cards take their height first; the chart takes what is left (at least 220 px).
         self.chart.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
@@ -249,14 +266,20 @@ class MainWindow(QMainWindow):
         if self.has_tray:
             self.hide()  # the console lives on in the tray
             return
+        self.request_quit()
+
+    def request_quit(self) -> bool:
+        """Quit (the close button without a tray, the tray's Quit): asks first while money is
+        unguarded. True: `quit_requested` was emitted."""
         risk = self.open_risk()
         if risk and not self.confirm(
             "Quit propdesk?",
             f"{risk}\n\nWhile propdesk is closed, nothing watches these accounts: no floor, "
             "cutoff or lock is enforced. Quit anyway?",
         ):
-            return
+            return False
         self.quit_requested.emit()
+        return True
 
     def open_risk(self) -> str:
         """What quitting would leave unguarded: open positions and accounts not locked."""
@@ -346,9 +369,7 @@ class MainWindow(QMainWindow):
         for other, card in self.cards.items():
             card.set_selected(other == key)
         account = self.runtime.accounts[key]
-        self.chart.show_account(key, account.setup.name or key, self.bridge.series(key))
-        if self.bridge.current is not None:
-            self.chart.refresh(self.bridge.current)
+        self.chart.show_account(key, account.setup.name or key)  # redraws from the current frame
 
     # -- drawing --------------------------------------------------------------------------------
     def _on_frame(self, frame: Frame) -> None:

@@ -57,6 +57,27 @@ CHART_EQUITY = "#4aa3ff"
 CHART_DAILY_FLOOR = "#ffb020"
 CHART_MAX_LOSS_FLOOR = "#ff5a52"
 CHART_START = "#6b7785"
+CHART_WARN = "#e8d44d"  # the protocol's warn level
+CHART_STOP = "#c77dff"  # the user's own stop: violet, apart from the firm's warm floors
+CHART_HIGH_WATER = "#8fb3d9"  # the high the max-loss floor trails
+CHART_BUY = "#35c46a"
+CHART_SELL = "#ff5a52"
+CHART_MARKER_EDGE = "#0d1117"  # a dark rim keeps markers apart from the line under them
+CHART_TAG_TEXT_DARK = "#0d1117"
+CHART_TAG_TEXT_LIGHT = "#ffffff"
+# One colour per account in the all-accounts view; a second cycle is drawn dashed.
+CHART_ACCOUNTS = (
+    "#4aa3ff",
+    "#ff8c42",
+    "#3ddc97",
+    "#e066ff",
+    "#ffd23f",
+    "#ff5e8a",
+    "#48d1cc",
+    "#b9a3ff",
+    "#a3e048",
+    "#ffa3a3",
+)
 
 # Type sizes in points.
 BASE_PT = 11

@@ -4,6 +4,9 @@ dirs, and read-only access to its journal.
 
 Every process runs with its own short temporary directory under /tmp: the control socket lives there
 (AF_UNIX paths are limited to ~107 bytes), and so do HOME and the XDG dirs.
+
+The console itself runs on an Xvfb display of its own, driven with xdotool; its window's pixels are
+read by a separate Qt client of that display.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import select
 import shutil
 import signal
 import sqlite3
@@ -364,3 +368,302 @@ def status(workdir: Path, timeout: float = 10.0) -> dict[str, Any]:
     from propdesk.runtime import control
 
     return control.call({"cmd": "status"}, path=socket_path(workdir), timeout=timeout)
+
+
+# -- the console on a real X display: Xvfb, xdotool, and what the screen shows ------------------
+XVFB_SCREEN = "1920x1080x24"
+X_TOOLS = ("Xvfb", "xdotool")
+
+
+def missing_x_tools() -> list[str]:
+    return [tool for tool in X_TOOLS if shutil.which(tool) is None]
+
+
+class Xvfb:
+    """An Xvfb server on a display number it picks itself.
+
+    `-displayfd` makes the server choose the first free display and write its number to a pipe once
+    it accepts connections: no guessed number that another server could take in between, and no
+    poll on the socket file.
+    """
+
+    def __init__(self, log: Path, *, screen: str = XVFB_SCREEN, timeout: float = 30.0) -> None:
+        self._log = open(log, "w+", encoding="utf-8")  # noqa: SIM115
+        self._log_path = log
+        read_end, write_end = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                ["Xvfb", "-displayfd", str(write_end), "-screen", "0", screen, "-nolisten", "tcp"],
+                pass_fds=(write_end,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._log,
+            )
+        except BaseException:
+            os.close(read_end)
+            self._log.close()
+            raise
+        finally:
+            os.close(write_end)
+        try:
+            self.display = f":{self._read_display(read_end, timeout)}"
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            os.close(read_end)
+
+    def _read_display(self, fd: int, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        text = b""
+        while not text.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"Xvfb named no display within {timeout} s: {self.log()}")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(fd, 64)
+            if not chunk:  # the server exited before it was ready
+                raise AssertionError(
+                    f"Xvfb exited (status {self.proc.wait(timeout=10)}) before it was ready: "
+                    f"{self.log()}"
+                )
+            text += chunk
+        return int(text.strip())
+
+    def env(self, base: dict[str, str]) -> dict[str, str]:
+        """`base` with this display, Qt's xcb platform, and no cookie file meant for another server."""
+        env = dict(base)
+        env.pop("XAUTHORITY", None)
+        env.update(DISPLAY=self.display, QT_QPA_PLATFORM="xcb")
+        return env
+
+    def log(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self._log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
+def xdotool(env: dict[str, str], *args: str, timeout: float = 20.0) -> str:
+    """Run xdotool on the display of `env`; its stdout, or AssertionError naming what failed."""
+    try:
+        result = subprocess.run(
+            ["xdotool", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"xdotool {' '.join(args)}: no answer within {timeout} s") from None
+    if result.returncode != 0:
+        raise AssertionError(
+            f"xdotool {' '.join(args)} exited {result.returncode}: {result.stderr.strip()}"
+        )
+    return result.stdout
+
+
+def window_geometry(env: dict[str, str], window: int) -> dict[str, int]:
+    """X, Y, WIDTH, HEIGHT (and SCREEN) of a window, from `xdotool getwindowgeometry --shell`."""
+    out = xdotool(env, "getwindowgeometry", "--shell", str(window))
+    pairs = (line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return {key: int(value) for key, value in pairs if key != "WINDOW"}
+
+
+@dataclass(frozen=True, slots=True)
+class ColourBlock:
+    """A 4-connected patch of one colour in a window's pixels (window coordinates)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    pixels: int
+
+    @property
+    def centre(self) -> tuple[int, int]:
+        return self.x + self.width // 2, self.y + self.height // 2
+
+    @property
+    def fill(self) -> float:
+        """How much of its bounding box the patch covers: ~1 for a filled shape, low for an outline."""
+        return self.pixels / (self.width * self.height)
+
+
+def colour_blocks(
+    env: dict[str, str], window: int, colour: str, *, tolerance: int = 2, timeout: float = 30.0
+) -> list[ColourBlock]:
+    """The patches of `colour` ("#rrggbb") in what the X server shows of `window`, largest first.
+
+    A separate interpreter grabs the pixels (a Qt client of the same display), so the test process
+    never creates a QGuiApplication of its own.
+    """
+    result = subprocess.run(
+        [
+            PYTHON,
+            "-c",
+            "import e2e_helpers as h; h.print_colour_blocks()",
+            str(window),
+            colour,
+            str(tolerance),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == 0, f"the screen grab failed: {result.stderr[-2000:]}"
+    return [ColourBlock(**block) for block in json.loads(result.stdout)]
+
+
+def print_colour_blocks() -> None:
+    """`colour_blocks` in the grabbing interpreter: argv is WINDOW COLOUR TOLERANCE; prints JSON."""
+    import numpy as np
+    from PySide6.QtGui import QColor, QGuiApplication, QImage
+
+    window, colour, tolerance = int(sys.argv[1]), QColor(sys.argv[2]), int(sys.argv[3])
+    app = QGuiApplication(sys.argv[:1])
+    screen = app.primaryScreen()
+    assert screen is not None, "no screen"
+    image = screen.grabWindow(window).toImage().convertToFormat(QImage.Format.Format_RGBX8888)
+    width, height = image.width(), image.height()
+    rows = np.frombuffer(image.constBits(), dtype=np.uint8, count=image.sizeInBytes())
+    rgb = rows.reshape(height, image.bytesPerLine())[:, : width * 4].reshape(height, width, 4)
+    wanted = np.array([colour.red(), colour.green(), colour.blue()], dtype=np.int16)
+    mask = (np.abs(rgb[:, :, :3].astype(np.int16) - wanted) <= tolerance).all(axis=2)
+    print(json.dumps(_blocks(mask)))
+
+
+def _blocks(mask: Any) -> list[dict[str, int]]:
+    """4-connected components of a boolean (height, width) array, largest first."""
+    left = {(int(y), int(x)) for y, x in zip(*mask.nonzero(), strict=True)}
+    blocks: list[dict[str, int]] = []
+    while left:
+        seed = left.pop()
+        todo, ys, xs = [seed], [seed[0]], [seed[1]]
+        while todo:
+            y, x = todo.pop()
+            for near in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                if near in left:
+                    left.remove(near)
+                    todo.append(near)
+                    ys.append(near[0])
+                    xs.append(near[1])
+        blocks.append(
+            {
+                "x": min(xs),
+                "y": min(ys),
+                "width": max(xs) - min(xs) + 1,
+                "height": max(ys) - min(ys) + 1,
+                "pixels": len(ys),
+            }
+        )
+    return sorted(blocks, key=lambda b: b["pixels"], reverse=True)
+
+
+def has_record(path: Path, kind: str) -> bool:
+    """Whether the journal holds a committed record of `kind` (read-only; False before it exists)."""
+    if not path.exists():
+        return False
+    db = connect_ro(path)
+    try:
+        return (
+            db.execute("SELECT 1 FROM records WHERE kind = ? LIMIT 1", [kind]).fetchone()
+            is not None
+        )
+    finally:
+        db.close()
+
+
+class Console:
+    """The real console, `python -m propdesk` with no command, on an X display.
+
+    Its stdout and stderr go to files in `workdir` (a pipe nobody reads could fill and block it).
+    """
+
+    def __init__(
+        self, workdir: Path, env: dict[str, str], journal: Path, *, args: tuple[str, ...]
+    ) -> None:
+        self.workdir = workdir
+        self._stdout_path = workdir / "console-stdout.txt"
+        self._stderr_path = workdir / "console-stderr.txt"
+        self._stdout = open(self._stdout_path, "w+", encoding="utf-8")  # noqa: SIM115
+        self._stderr = open(self._stderr_path, "w+", encoding="utf-8")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "propdesk", "--journal", str(journal), *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._stdout,
+            stderr=self._stderr,
+        )
+
+    def wait_until(self, condition: Callable[[], Any], timeout: float, what: str) -> Any:
+        """`wait_until`, failing at once (with the console's stderr) if the console exits."""
+        deadline = time.monotonic() + timeout
+        last_error: BaseException | None = None
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"propdesk exited ({self.proc.returncode}) while waiting for {what}; "
+                    f"stderr: {self.stderr()[-3000:]}"
+                )
+            try:
+                value = condition()
+            except Exception as exc:  # the thing polled is not ready yet
+                value, last_error = None, exc
+            if value:
+                return value
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"timed out waiting for {what}; last error: {last_error!r}; "
+                    f"stderr: {self.stderr()[-3000:]}"
+                )
+            time.sleep(0.1)
+
+    def terminate(self, timeout: float) -> tuple[int, float]:
+        """SIGTERM; the exit status and the seconds it took to exit (AssertionError past `timeout`)."""
+        start = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"propdesk still running {timeout} s after SIGTERM; stderr: {self.stderr()[-3000:]}"
+            ) from None
+        return rc, time.monotonic() - start
+
+    def stdout(self) -> str:
+        return self._read(self._stdout, self._stdout_path)
+
+    def stderr(self) -> str:
+        return self._read(self._stderr, self._stderr_path)
+
+    @staticmethod
+    def _read(stream: Any, path: Path) -> str:
+        if not stream.closed:
+            stream.flush()
+        return path.read_text(encoding="utf-8", errors="replace")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        self._stdout.close()
+        self._stderr.close()

@@ -48,6 +48,11 @@ def test_a_timed_run_serves_the_control_socket_and_stops_cleanly(qapp, tmp_path:
         class Workspace:
             runtime = workspace.runtime
             label = workspace.label
+            is_demo = True
+            alert_settings = None
+
+            def alerts_at_open(self) -> list[str]:
+                return []
 
             async def start(self) -> None:
                 await workspace.start()

@@ -28,12 +28,12 @@ def _isolated_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def test_plain_propdesk_opens_the_console_on_the_demo(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plain_propdesk_opens_the_console(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[argparse.Namespace] = []
     monkeypatch.setattr("propdesk.app.run_console", lambda args, out, err: seen.append(args) or 0)
     assert cli.main([]) == 0
     (args,) = seen
-    assert args.demo
+    assert not args.demo  # the settings decide; with none, the demo (test_workspace_choice)
     assert not args.headless
     assert not args.smoke
     assert args.speed == 60.0  # an hour of market a minute
