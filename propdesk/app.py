@@ -27,6 +27,7 @@ from propdesk.config.store import default_config_path, load_config
 from propdesk.domain.account import calendar_for
 from propdesk.domain.calendar import TradingCalendar
 from propdesk.domain.firms import ProfileSet
+from propdesk.domain.guard import GuardState
 from propdesk.domain.instruments import InstrumentBook
 from propdesk.domain.news import NewsEvent, Restriction
 from propdesk.domain.protocol import Protocol
@@ -367,9 +368,24 @@ def run_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "Install propdesk[gui], or run without a window: propdesk --headless --demo\n"
         )
         return 2
+    try:
+        until = (
+            frozenset(
+                GuardState[name.strip().upper()] for name in args.until.split(",") if name.strip()
+            )
+            if args.until
+            else frozenset()
+        )
+    except KeyError as exc:
+        states = ", ".join(s.name for s in GuardState)
+        err.write(
+            f"propdesk: --until {args.until!r}: unknown state {exc.args[0]} (one of {states})\n"
+        )
+        return 2
     options = Options(
         smoke=args.smoke,
         run_for=args.run_for,
+        until_states=until,
         size=None if size is None else QSize(*size),
         screenshot=args.screenshot,
     )

@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--screenshot", type=Path, metavar="FILE.png", help="with --smoke: save the rendered frame"
     )
     parser.add_argument(
+        "--until",
+        metavar="STATE,STATE",
+        help="with --smoke: render as soon as accounts show all these states at once, e.g. "
+        "LOCKED,WARNING (waits up to --for seconds)",
+    )
+    parser.add_argument(
         "--size", metavar="WxH", help="window size, e.g. 1366x768 (default: fits the screen)"
     )
     parser.add_argument(

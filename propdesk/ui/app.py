@@ -42,6 +42,7 @@ from propdesk.runtime.engine import Runtime
 from propdesk.runtime.notices import Level
 from propdesk.ui import theme
 from propdesk.ui.alerts import ConsoleAlerts, console_channels
+from propdesk.ui.bridge import Frame
 from propdesk.ui.main_window import MainWindow
 from propdesk.ui.settings_flow import SettingsFlow, SettingsSource
 from propdesk.ui.tray import ConsoleTray
@@ -83,6 +84,7 @@ class WorkspaceSource(SettingsSource, Protocol):
 class Options:
     smoke: bool = False
     run_for: float | None = None  # real seconds; None: until the user quits
+    until_states: frozenset[GuardState] = frozenset()  # smoke: render once all of these are shown
     size: QSize | None = None
     screenshot: Path | None = None
 
@@ -372,6 +374,26 @@ async def _until(predicate: Callable[[], bool], timeout: float) -> bool:
     return True
 
 
+async def _frame_showing(
+    window: MainWindow, runtime: Runtime, wanted: frozenset[GuardState], timeout: float | None
+) -> Frame | None:
+    """A drawn frame whose accounts show every wanted state at once (README screenshots).
+
+    The states are checked on the frame itself, after the layout settled, so the picture shows
+    what was asked for, not what held 50 ms earlier."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (timeout or SMOKE_WAIT)
+    while loop.time() < deadline:
+        if wanted <= {a.risk.status.state for a in runtime.accounts.values()}:
+            window.bridge.tick()
+            await asyncio.sleep(0.05)  # let layouts settle after the texts changed
+            frame = window.bridge.tick()
+            if wanted <= {view.state for view in frame.views.values()}:
+                return frame
+        await asyncio.sleep(0.02)
+    return None
+
+
 async def _smoke(
     window: MainWindow, runtime: Runtime, options: Options, out: TextIO, err: TextIO
 ) -> int:
@@ -381,10 +403,17 @@ async def _smoke(
     ):
         err.write("propdesk --smoke: the accounts got no market data in time\n")
         return 1
-    if options.run_for:
-        await asyncio.sleep(options.run_for)
-    frame = window.bridge.tick()
-    await asyncio.sleep(0.05)  # let layouts settle after the last texts changed
+    if options.until_states:
+        frame = await _frame_showing(window, runtime, options.until_states, options.run_for)
+        if frame is None:
+            names = ", ".join(sorted(s.name for s in options.until_states))
+            err.write(f"propdesk --smoke: the accounts never showed {names} together in time\n")
+            return 1
+    else:
+        if options.run_for:
+            await asyncio.sleep(options.run_for)
+        frame = window.bridge.tick()
+        await asyncio.sleep(0.05)  # let layouts settle after the last texts changed
     image = window.grab()
     if image.isNull() or image.width() < 100 or image.height() < 100:
         err.write("propdesk --smoke: the window rendered nothing\n")

@@ -170,7 +170,13 @@ class Header(QFrame):
         self.workspace = QLabel(label)
         self.workspace.setProperty("role", "dim")
         self.workspace.setFont(theme.font(theme.SMALL_PT, bold=True))
-        self.workspace.setToolTip("The built-in simulator: no real account is connected.")
+        if label.startswith("DEMO"):
+            self.workspace.setToolTip("The built-in simulator: no real account is connected.")
+        elif label == "LIVE":
+            # Real money: the word stands out, not dimmed.
+            self.workspace.setProperty("role", "")
+            self.workspace.setStyleSheet(f"color: {theme.BAD};")
+            self.workspace.setToolTip("A live connection is configured: real accounts.")
         names.addWidget(title)
         names.addWidget(self.workspace, 0, Qt.AlignmentFlag.AlignBottom)
         names.addStretch(1)

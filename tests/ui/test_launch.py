@@ -66,3 +66,22 @@ def test_smoke_builds_the_window_offscreen_renders_a_frame_and_exits_0(tmp_path:
 def test_a_bad_size_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--smoke", "--size", "big"]) == 2
     assert "expected WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_an_unknown_until_state_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--smoke", "--until", "LOCKED,SLEEPY"]) == 2
+    assert "unknown state SLEEPY" in capsys.readouterr().err
+
+
+def test_smoke_until_renders_the_frame_that_shows_the_states(tmp_path: Path) -> None:
+    # ACTIVE holds from the first quote: the frame is drawn at once and must show it.
+    done = subprocess.run(
+        [sys.executable, "-m", "propdesk", "--smoke", "--until", "active", "--for", "30"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=_isolated_env(tmp_path),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert " ACTIVE" in done.stdout
