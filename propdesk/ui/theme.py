@@ -130,6 +130,15 @@ QFrame#banner {{ border-radius: 0px; }}
 QFrame#banner QLabel {{ background: transparent; }}
 QFrame#banner QPushButton {{ background: transparent; border: 1px solid rgba(255,255,255,0.6); }}
 QLabel#link {{ border-radius: 6px; padding: 3px 10px; }}
+QLineEdit, QPlainTextEdit, QComboBox, QListWidget {{
+    background: {SURFACE}; border: 1px solid {BORDER}; border-radius: 4px; padding: 3px 6px;
+}}
+QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus {{ border-color: {ACCENT}; }}
+QCheckBox::indicator {{
+    width: 16px; height: 16px; border: 1px solid {TEXT_DIM}; border-radius: 3px;
+    background: {SURFACE};
+}}
+QCheckBox::indicator:checked {{ background: {ACCENT}; border-color: {ACCENT}; }}
 """
 
 
