@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from propdesk.brokers.base import (
     AccountRef,
@@ -68,9 +69,7 @@ class KillSwitch:
         """Start (or join) the flatten of one account."""
         task = self._running.get(account)
         if task is None or task.done():
-            task = asyncio.get_running_loop().create_task(
-                self._flatten(account), name=f"flatten {account}"
-            )
+            task = _eager(self._flatten(account), f"flatten {account}")
             self._running[account] = task
         return task
 
@@ -118,18 +117,21 @@ class KillSwitch:
         orders: list[WorkingOrder],
     ) -> tuple[float, list[BaseException]]:
         """Send the cancels, then the closes, without waiting between them; returns when answered."""
-        loop = asyncio.get_running_loop()
-        requests = [loop.create_task(broker.cancel_all(account, orders))]
+        # Eager: each request runs up to its first wait (the request sent) right here.
+        requests = [_eager(broker.cancel_all(account, orders), f"cancel all {account}")]
         if positions:
-            requests.append(loop.create_task(broker.flatten(account, positions)))
-        # Let every request task run up to its first wait: that is when it has been issued.
-        await asyncio.sleep(0)
+            requests.append(_eager(broker.flatten(account, positions), f"close all {account}"))
         issued = time.perf_counter()
         results = await asyncio.gather(*requests, return_exceptions=True)
         return issued, [r for r in results if isinstance(r, BaseException)]
 
     async def _flatten(self, account: AccountRef) -> FlattenResult:
         started = time.perf_counter()
+        # Started eagerly, this runs before `flatten` stores the task: store it first, so a second
+        # FLATTEN during the requests below joins this one instead of starting another.
+        current = asyncio.current_task()
+        if current is not None:
+            self._running[account] = current  # type: ignore[assignment]
         name = str(account)
         broker = self._brokers.get(account.broker)
         if broker is None:
@@ -171,3 +173,12 @@ class KillSwitch:
             started,
             issued,
         )
+
+
+def _eager[T](coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+    """A task that runs at once, up to its first wait, instead of at the loop's next turn.
+
+    The kill path must not queue behind whatever else the loop holds (under the console: Qt's
+    repaints and notices): the cancel and close requests leave inside the call that asked for them.
+    """
+    return asyncio.Task(coro, loop=asyncio.get_running_loop(), name=name, eager_start=True)

@@ -9,6 +9,7 @@ chart, and emits `frame`; whatever changed between two frames is drawn once.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,8 @@ from propdesk.runtime.notices import Alert, FillBooked, FlattenFinished, Notice,
 from propdesk.ui.series import RingSeries
 
 FRAME_MS = 100  # ~10 Hz
+# Real seconds a flatten just started keeps the loop to itself: frames wait that long at most.
+FLATTEN_FIRST = 0.25
 HISTORY_CAPACITY = 1 << 17  # samples per account: at one a clock second, 36 h of history
 SAMPLE_STEP = 1.0  # clock seconds between kept samples (the newest one moves with every frame)
 # Levels move rarely (a trailing floor at the session close, a day start at the roll); an intraday
@@ -97,6 +100,7 @@ class Bridge(QObject):
         self._timer.setInterval(FRAME_MS)
         self._timer.timeout.connect(self.tick)
         self._attached = True
+        self._flatten_seen: float | None = None  # monotonic: when a frame first met a flatten
 
     def start(self) -> None:
         self.tick()
@@ -114,7 +118,12 @@ class Bridge(QObject):
         return self._timer.isActive()
 
     def tick(self) -> Frame:
-        """One frame: read every account once, sample its history, tell the widgets."""
+        """One frame: read every account once, sample its history, tell the widgets.
+
+        Skipped (the last frame stands) while a flatten that just started runs: see `_yielding`.
+        """
+        if self.current is not None and self._yielding():
+            return self.current
         runtime = self.runtime
         now = runtime.clock.now()
         views = {key: account.risk.view() for key, account in runtime.accounts.items()}
@@ -134,6 +143,23 @@ class Bridge(QObject):
         self.current = Frame(now, views)
         self.frame.emit(self.current)
         return self.current
+
+    def _yielding(self) -> bool:
+        """True while a flatten is in flight, for its first FLATTEN_FIRST seconds.
+
+        The flatten and the frames share one thread: a frame is milliseconds of reading and
+        drawing that would otherwise land between the flatten's requests and its verification
+        (bench/ui_firehose.py measured kills delayed by whole frames). Bounded, so a flatten that
+        retries for seconds (a broker down) never freezes the console.
+        """
+        killswitch = self.runtime.killswitch
+        if not any(killswitch.in_progress(a.ref) for a in self.runtime.accounts.values()):
+            self._flatten_seen = None
+            return False
+        now = time.monotonic()
+        if self._flatten_seen is None:
+            self._flatten_seen = now
+        return now - self._flatten_seen < FLATTEN_FIRST
 
     def account(self, key: str) -> AccountHistory:
         """The chart history of one account (created empty on first use)."""

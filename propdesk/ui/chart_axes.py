@@ -11,15 +11,63 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFontMetrics, QPainter
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
 
 from propdesk.ui import text, theme
 
+GRID_Z = -200.0  # under the plot's view box (z −100): curves and markers draw over the grid
 
-class ExchangeTimeAxis(pg.DateAxisItem):
+
+class OpaqueGrid(pg.AxisItem):
+    """An axis whose grid lines are opaque, in the colour the translucent line shows on the chart.
+
+    pyqtgraph draws the grid as translucent tick lines across the plot, and replays them on every
+    repaint of the plot. Qt's raster engine draws a translucent horizontal line about 14 times
+    slower than an opaque one (measured: 36 grid lines of the money axis at 1,640 px, 6.9 ms
+    against 0.5 ms; bench/ui_firehose.py), which made the grid the biggest cost of a frame. Blended
+    once onto the background here, the lines look the same (to rounding); the axis sits under the
+    view box, so a curve crossing a grid line draws over it.
+    """
+
+    _background = QColor(theme.CHART_BACKGROUND)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._opaque: dict[tuple[int, float, int], QPen] = {}
+
+    def generateDrawSpecs(self, p: QPainter) -> Any:
+        specs = super().generateDrawSpecs(p)
+        if specs is None:
+            return None
+        axis, ticks, texts = specs
+        return axis, [(self._opaque_pen(pen), a, b) for pen, a, b in ticks], texts
+
+    def _opaque_pen(self, pen: QPen) -> QPen:
+        colour = pen.color()
+        alpha = colour.alphaF()
+        if alpha >= 1.0:
+            return pen
+        key = (colour.rgba(), pen.widthF(), pen.style().value)
+        opaque = self._opaque.get(key)
+        if opaque is None:
+            under = self._background
+            opaque = QPen(pen)
+            opaque.setColor(
+                QColor.fromRgbF(
+                    colour.redF() * alpha + under.redF() * (1 - alpha),
+                    colour.greenF() * alpha + under.greenF() * (1 - alpha),
+                    colour.blueF() * alpha + under.blueF() * (1 - alpha),
+                )
+            )
+            self._opaque[key] = opaque
+        return opaque
+
+
+class ExchangeTimeAxis(OpaqueGrid, pg.DateAxisItem):
     """Date axis in America/Chicago, its UTC offset following daylight saving time."""
 
     def set_time(self, epoch: float) -> None:
@@ -38,7 +86,7 @@ def short_money(value: float, *, sign: bool = False) -> str:
     return written.removesuffix(".00")
 
 
-class MoneyAxis(pg.AxisItem):
+class MoneyAxis(OpaqueGrid):
     """Dollars with thousands separators: $49,000, not 49000."""
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:

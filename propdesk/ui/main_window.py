@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -40,6 +40,7 @@ from propdesk.ui.pnl_chart import PnlChart
 log = logging.getLogger(__name__)
 
 FLATTEN_ALL_KEYS = ("Ctrl+Shift+F", "F12")
+HOLD_DRAWING_MS = 250  # at most this long without painting while a flatten runs
 Confirm = Callable[[str, str], bool]  # (title, question) → the user said yes
 
 
@@ -229,6 +230,14 @@ class MainWindow(QMainWindow):
         box.addWidget(self.chart, 1)
         self.setCentralWidget(central)
 
+        # While a flatten from this window sends its requests and verifies, nothing is painted
+        # (at most HOLD_DRAWING_MS): the kill and the drawing share one thread, and a repaint
+        # landing between the requests and the verification delayed it (bench/ui_firehose.py).
+        self._drawing_hold = QTimer(self)
+        self._drawing_hold.setSingleShot(True)
+        self._drawing_hold.setInterval(HOLD_DRAWING_MS)
+        self._drawing_hold.timeout.connect(self._resume_drawing)
+
         self.shortcuts = []
         for keys_text in FLATTEN_ALL_KEYS:
             shortcut = QShortcut(QKeySequence(keys_text), self)
@@ -247,6 +256,7 @@ class MainWindow(QMainWindow):
     def stop(self) -> None:
         """Stop every timer of the window and stop listening to the runtime."""
         self.bridge.stop()
+        self._resume_drawing()
 
     async def settle(self) -> None:
         """Wait for flattens started from the window: they protect money."""
@@ -308,15 +318,30 @@ class MainWindow(QMainWindow):
         self._kill(FlattenScope(accounts=(key,)), f"FLATTEN {key} from the console", name)
 
     def _kill(self, scope: FlattenScope, reason: str, what: str) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self.runtime.kill(scope, reason), name=f"console: {reason}"
+        # Started eagerly: the kill runs inside the click until its first real wait, so its cancel
+        # and close requests go out before Qt delivers anything else queued (repaints, notices).
+        task = asyncio.Task(
+            self.runtime.kill(scope, reason),
+            loop=asyncio.get_running_loop(),
+            name=f"console: {reason}",
+            eager_start=True,
         )
         self.kill_tasks.add(task)
         task.add_done_callback(lambda t: self._kill_done(t, what))
+        if not task.done():
+            self.setUpdatesEnabled(False)
+            self._drawing_hold.start()
         self.banner.show_text(Level.WARNING, f"Flattening {what}: cancel, close, verify flat…")
+
+    def _resume_drawing(self) -> None:
+        self._drawing_hold.stop()
+        if not self.updatesEnabled():
+            self.setUpdatesEnabled(True)
 
     def _kill_done(self, task: asyncio.Task[list[FlattenResult]], what: str) -> None:
         self.kill_tasks.discard(task)
+        if not self.kill_tasks:
+            self._resume_drawing()
         if task.cancelled():
             return
         error = task.exception()

@@ -37,10 +37,18 @@ from propdesk.ui.bridge import (
     Bridge,
     Frame,
 )
-from propdesk.ui.chart_axes import ExchangeTimeAxis, LevelTags, MoneyAxis, Tag, short_money
+from propdesk.ui.chart_axes import (
+    GRID_Z,
+    ExchangeTimeAxis,
+    LevelTags,
+    MoneyAxis,
+    Tag,
+    short_money,
+)
 from propdesk.ui.segments import Segments
 
 MIN_SPAN = 30 * 60.0  # clock seconds: a fresh chart shows half an hour, not a few seconds
+X_SLACK = 0.01  # of the x range: how near its edges the data may come before the range moves
 MIN_MONEY_SPAN = 100.0  # dollars: a flat curve is not blown up to fill the chart
 # The all-accounts view redraws this many curves a frame, in turn: 20 accounts × 82,800 samples
 # every frame cost ~70 ms a frame (measured); in turn, each curve still moves twice a second.
@@ -169,6 +177,7 @@ class PnlChart(QWidget):
         tick_font = theme.font(theme.SMALL_PT)
         for side in ("left", "bottom"):
             axis = item.getAxis(side)
+            axis.setZValue(GRID_Z)
             axis.setTickFont(tick_font)
             axis.setTextPen(pg.mkPen(theme.TEXT_DIM))
             axis.setPen(pg.mkPen(theme.BORDER))
@@ -574,7 +583,17 @@ class PnlChart(QWidget):
 
     # -- ranges -----------------------------------------------------------------------------------
     def _fit_x(self, first: float, last: float) -> None:
-        """From the first sample to now, at least MIN_SPAN wide, a little room on the right."""
+        """From the first sample to now, at least MIN_SPAN wide, a little room on the right.
+
+        The range stays put until the newest sample comes within X_SLACK of the right edge (or the
+        oldest leaves the left one): a range that moved on every frame re-laid the axes and made
+        Qt repaint the plot a second time each frame, half the frame's cost (bench/ui_firehose.py).
+        """
+        current = self._x_range
+        if current is not None:
+            slack = X_SLACK * (current[1] - current[0])
+            if current[0] <= first <= current[0] + slack and last <= current[1] - slack:
+                return
         span = max(last - first, MIN_SPAN)
         wanted = (first, first + span * 1.03)
         if wanted != self._x_range:
