@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import replace
 from typing import Protocol
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject
 
 from propdesk.runtime.alerting import (
     AlertChannels,
@@ -83,8 +83,8 @@ class ConsoleAlerts(QObject):
         self.phone = phone
         self.recent: deque[AlertMessage] = deque(maxlen=50)  # newest last
         self._listening = True
-        # Queued explicitly: the bridge's signal is emitted inside the runtime's call.
-        window.bridge.notice.connect(self._on_notice, Qt.ConnectionType.QueuedConnection)
+        # The bridge emits `notice` from its own queued batch, never inside the runtime's call.
+        window.bridge.notice.connect(self._on_notice)
 
     async def start(self) -> None:
         if self.phone is not None:

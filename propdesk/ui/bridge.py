@@ -79,12 +79,11 @@ class Frame:
 
 
 class Bridge(QObject):
-    notice = Signal(object)  # every runtime notice, queued onto the GUI thread
+    notice = Signal(object)  # every runtime notice, on the GUI thread, after the runtime's call
+    _batch_ready = Signal()  # queued: the notices that arrived since the last batch wait
     alert = Signal(object)  # Alert notices
     flatten_finished = Signal(object)  # FlattenFinished notices
     frame = Signal(object)  # Frame: read state now
-    # A fill or a state change, with the account's equity and day P&L when the runtime told us.
-    marked = Signal(object, float, float)
 
     def __init__(self, runtime: Runtime, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -92,8 +91,12 @@ class Bridge(QObject):
         self.history: dict[str, AccountHistory] = {}
         self.last_flatten: dict[str, FlattenFinished] = {}
         self.current: Frame | None = None
-        self.notice.connect(self._on_notice, Qt.ConnectionType.QueuedConnection)
-        self.marked.connect(self._on_marked, Qt.ConnectionType.QueuedConnection)
+        # One queued event per burst of notices, not one per notice: a flatten of 20 accounts
+        # brings ~90 notices, and as many Qt events queued ahead of the kill's next step delayed
+        # it (bench/ui_firehose.py).
+        self._pending: list[tuple[Notice, tuple[float, float] | None]] = []
+        self._batch_ready.connect(self._on_batch, Qt.ConnectionType.QueuedConnection)
+        self.notice.connect(self._on_notice)
         self._emit = self._from_runtime  # one bound callable: the same one unregisters
         runtime.notices.register(self._emit)
         self._timer = QTimer(self)
@@ -178,12 +181,22 @@ class Bridge(QObject):
         Now, not when the queue is handled: by then the runtime may have booked more marks, and a
         fill's marker belongs at the equity the fill left (two Decimal sums, no drawing).
         """
-        self.notice.emit(notice)
+        marked: tuple[float, float] | None = None
         if isinstance(notice, FillBooked | StateChanged):
             account = self.runtime.accounts.get(notice.account)
             if account is not None:
                 ledger = account.risk.ledger
-                self.marked.emit(notice, float(ledger.equity), float(ledger.day_pnl))
+                marked = (float(ledger.equity), float(ledger.day_pnl))
+        if not self._pending:
+            self._batch_ready.emit()
+        self._pending.append((notice, marked))
+
+    def _on_batch(self) -> None:
+        pending, self._pending = self._pending, []
+        for notice, marked in pending:
+            if marked is not None and isinstance(notice, FillBooked | StateChanged):
+                self._on_marked(notice, *marked)
+            self.notice.emit(notice)
 
     def _on_marked(self, notice: FillBooked | StateChanged, equity: float, day_pnl: float) -> None:
         history = self.account(notice.account)
