@@ -8,14 +8,16 @@ are left out, and the console says so in red: nobody must believe an account is 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from platformdirs import user_data_dir
 
 from propdesk.brokers.base import AccountRef, Broker
+from propdesk.brokers.projectx import from_settings as projectx_from_settings
 from propdesk.brokers.sim import DEMO_ROOTS, DemoStrategy, SimBroker, SimExchange, front_months
 from propdesk.config.model import (
     AccountConfig,
@@ -26,7 +28,7 @@ from propdesk.config.model import (
     Environment,
     account_profile,
 )
-from propdesk.config.secrets import SecretStore
+from propdesk.config.secrets import NoSecureKeyring, SecretStore
 from propdesk.domain.account import calendar_for
 from propdesk.domain.calendar import TradingCalendar
 from propdesk.domain.clock import Clock
@@ -85,6 +87,50 @@ def _sim_venue(
     return Venue(SimBroker(exchange), exchange, strategy)
 
 
+class AdapterFromSettings(Protocol):
+    """Each real broker package's one entry point (plain types: brokers know nothing of settings)."""
+
+    def __call__(
+        self,
+        values: Mapping[str, str],
+        *,
+        environment: str,
+        server: str,
+        secret: Callable[[str], str | None],
+        accounts: Sequence[str],
+        instruments: InstrumentBook,
+        clock: Clock,
+        name: str,
+    ) -> Broker: ...
+
+
+def _adapter(from_settings: AdapterFromSettings) -> BrokerFactory:
+    def factory(
+        connection: Connection,
+        accounts: list[AccountConfig],
+        secrets: SecretStore,
+        instruments: InstrumentBook,
+        _calendar: TradingCalendar,
+        clock: Clock,
+    ) -> Venue:
+        try:
+            broker = from_settings(
+                connection.values,
+                environment=connection.environment.value,
+                server=connection.server,
+                secret=lambda key: secrets.get(connection.id, key),
+                accounts=[a.account_id for a in accounts],
+                instruments=instruments,
+                clock=clock,
+                name=connection.id,
+            )
+        except ValueError as exc:  # a missing user name or secret, an unknown firm, a bad URL
+            raise AdapterUnavailable(str(exc)) from exc
+        return Venue(broker)
+
+    return factory
+
+
 def _not_in_this_version(title: str) -> BrokerFactory:
     def factory(*_args: object) -> Venue:
         raise AdapterUnavailable(
@@ -98,7 +144,7 @@ def _not_in_this_version(title: str) -> BrokerFactory:
 FACTORIES: dict[BrokerKind, BrokerFactory] = {
     BrokerKind.SIM: _sim_venue,
     BrokerKind.TRADOVATE: _not_in_this_version("Tradovate"),
-    BrokerKind.PROJECTX: _not_in_this_version("ProjectX"),
+    BrokerKind.PROJECTX: _adapter(projectx_from_settings),
     BrokerKind.RITHMIC: _not_in_this_version("Rithmic"),
 }
 
@@ -200,7 +246,7 @@ def build_workspace(
             venue = factories[connection.broker](
                 connection, accounts, secrets, instruments, calendar, clock
             )
-        except AdapterUnavailable as exc:
+        except (AdapterUnavailable, NoSecureKeyring) as exc:
             problems.append(f"{connection.id} ({connection.spec.title}): {exc}")
             continue
         venues.append(venue)

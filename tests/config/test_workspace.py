@@ -45,7 +45,7 @@ async def test_simulator_accounts_are_watched_and_a_missing_adapter_is_said_in_r
         assert workspace.label == "LIVE"  # a live connection is configured
         [alert] = opening_alerts(workspace)
         assert alert.startswith("NOT WATCHED — px (ProjectX")
-        assert "not in this version" in alert
+        assert "no API key in the keyring" in alert
         await workspace.start()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10

@@ -1,0 +1,211 @@
+"""Kill latency through the ProjectX adapter against the loopback gateway, beside a bare client.
+
+FLATTEN ALL on ACCOUNTS accounts × len(ROOTS) positions × ORDERS working orders, two ways:
+- propdesk: `Runtime.kill` (journal, guard, kill switch, the adapter: `Order/cancel` per order,
+  then, once those are answered, `Position/closeContract` per position, then a fresh read per
+  account: `Account/search`, `Position/searchOpen`, `Order/searchOpen`, `Trade/search`);
+- floor: a bare httpx client sending the same requests in the same order and the same reads, with
+  no logic at all.
+Prints p50/p99 of "verified flat" (ms from the call) and the ratio; asserts nothing.
+
+    python bench/kill_latency_projectx.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from fakes.projectx import BUY, LIMIT, FakeProjectX
+
+from propdesk.brokers.base import AccountRef
+from propdesk.brokers.projectx import from_settings
+from propdesk.brokers.projectx.snapshot import trading_day_start
+from propdesk.brokers.sim import front_month
+from propdesk.domain.protocol import Protocol
+from propdesk.resources import load_instruments, load_profiles
+from propdesk.runtime.accounts import AccountSetup
+from propdesk.runtime.clock import ScaledClock
+from propdesk.runtime.control import FlattenScope
+from propdesk.runtime.engine import Runtime
+from propdesk.runtime.journal import Journal
+
+CT = ZoneInfo("America/Chicago")
+OPEN = datetime(2026, 11, 24, 9, 0, tzinfo=CT)
+ACCOUNTS, ORDERS = 10, 5
+ROOTS = {"ES": Decimal(6000), "NQ": Decimal(21000), "CL": Decimal(70)}
+READS = ("Account/search", "Position/searchOpen", "Order/searchOpen", "Trade/search")
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def build_venue(clock: ScaledClock) -> tuple[FakeProjectX, list[str], list[str]]:
+    instruments = load_instruments()
+    fake = FakeProjectX(instruments, now=clock.now, ping_interval=1.0)
+    names = [f"150K-{i:02d}" for i in range(ACCOUNTS)]
+    for n, name in enumerate(names):
+        fake.add_account(8001 + n, name, Decimal(150_000))
+    contract_ids = []
+    for root, price in ROOTS.items():
+        contract = front_month(instruments.instrument(root), OPEN)
+        tick = contract.instrument.tick_size
+        fake.set_quote(contract.projectx_id, price, price + tick)
+        contract_ids.append(contract.projectx_id)
+    return fake, names, contract_ids
+
+
+def load(fake: FakeProjectX, contract_ids: list[str]) -> None:
+    """Every account: one long per contract and ORDERS far-away buy limits."""
+    for account_id in fake.accounts:
+        for contract_id in contract_ids:
+            fake.place(account_id, contract_id, BUY, 1)
+        for n in range(ORDERS):
+            contract_id = contract_ids[n % len(contract_ids)]
+            far = (fake.quotes[contract_id]["bestBid"] * Decimal("0.8")).quantize(Decimal(1))
+            fake.place(account_id, contract_id, BUY, 1, LIMIT, limit_price=far)
+
+
+async def propdesk_rounds(rounds: int, folder: Path) -> list[float]:
+    clock = ScaledClock(OPEN, speed=1.0)
+    fake, names, contract_ids = build_venue(clock)
+    await fake.start()
+    instruments, profiles = load_instruments(), load_profiles()
+    broker = from_settings(
+        {"username": fake.username, "firm": "topstepx"},
+        environment="demo",
+        server=fake.url,
+        secret={"api_key": fake.api_key}.get,
+        accounts=names,
+        instruments=instruments,
+        clock=clock,
+        name="px",
+    )
+    profile = profiles.get("topstep-combine-150k")
+    setups = [AccountSetup(AccountRef("px", n), profile, Protocol.none()) for n in names]
+    journal = Journal(folder / "kill-projectx.sqlite")
+    runtime = Runtime([broker], setups, clock=clock, journal=journal, instruments=instruments)
+    await runtime.start()
+    verified: list[float] = []
+    try:
+        for _ in range(rounds):
+            load(fake, contract_ids)
+            while len(runtime.inbox) or any(
+                len(a.orders) < ORDERS or len(a.positions) < len(ROOTS)
+                for a in runtime.accounts.values()
+            ):
+                await asyncio.sleep(0.001)
+            started = time.perf_counter()
+            results = await runtime.kill(FlattenScope(all=True), reason="bench")
+            assert all(r.flat for r in results), [r.detail for r in results if not r.flat]
+            verified.append(max(r.verified for r in results if r.verified) - started)  # type: ignore[operator]
+            for account in runtime.accounts.values():
+                runtime.unlock(account.key, confirmed=True)
+    finally:
+        await runtime.stop()
+        journal.close()
+        await fake.stop()
+    return verified
+
+
+async def floor_rounds(rounds: int) -> list[float]:
+    clock = ScaledClock(OPEN, speed=1.0)
+    fake, _names, contract_ids = build_venue(clock)
+    await fake.start()
+    verified: list[float] = []
+    async with httpx.AsyncClient(base_url=fake.url) as http:
+        login = {"userName": fake.username, "apiKey": fake.api_key}
+        token = (await http.post("/Auth/loginKey", json=login)).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
+            reply: dict[str, Any] = (await http.post(f"/{path}", json=body, headers=headers)).json()
+            return reply
+
+        async def flat(account_id: int) -> bool:
+            since = trading_day_start(clock.now()).isoformat()
+            bodies = [
+                {"onlyActiveAccounts": False},
+                {"accountId": account_id},
+                {"accountId": account_id},
+                {"accountId": account_id, "startTimestamp": since},
+            ]
+            replies = await asyncio.gather(
+                *(post(p, b) for p, b in zip(READS, bodies, strict=True))
+            )
+            return not replies[1]["positions"] and not replies[2]["orders"]
+
+        async def flatten(account_id: int, contracts: list[str], orders: list[int]) -> float:
+            await asyncio.gather(
+                *(post("Order/cancel", {"accountId": account_id, "orderId": o}) for o in orders)
+            )
+            await asyncio.gather(
+                *(
+                    post("Position/closeContract", {"accountId": account_id, "contractId": c})
+                    for c in contracts
+                )
+            )
+            while not await flat(account_id):
+                pass
+            return time.perf_counter()
+
+        try:
+            for _ in range(rounds):
+                load(fake, contract_ids)
+                plan = [
+                    (
+                        account_id,
+                        [c for (a, c), p in fake.positions.items() if a == account_id and p.net],
+                        [o.id for o in fake.working_orders(account_id)],
+                    )
+                    for account_id in fake.accounts
+                ]
+                started = time.perf_counter()
+                ends = await asyncio.gather(*(flatten(*account) for account in plan))
+                verified.append(max(ends) - started)
+        finally:
+            await fake.stop()
+    return verified
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    requests = ACCOUNTS * (ORDERS + len(ROOTS) + len(READS))
+    print(
+        f"ProjectX kill latency over loopback: {ACCOUNTS} accounts × {len(ROOTS)} positions × "
+        f"{ORDERS} working orders, {requests} requests per kill, {args.rounds} rounds "
+        "(ms from the call to verified flat)"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        ours = await propdesk_rounds(args.rounds, Path(folder))
+    floor = await floor_rounds(args.rounds)
+    for label, values in (("propdesk", ours), ("bare client", floor)):
+        print(
+            f"{label:>12}: p50 {1000 * statistics.median(values):8.2f} ms   "
+            f"p99 {1000 * pct(values, 0.99):8.2f} ms"
+        )
+    print(
+        f"{'ratio':>12}: p50 {statistics.median(ours) / statistics.median(floor):8.2f} ×   "
+        f"p99 {pct(ours, 0.99) / pct(floor, 0.99):8.2f} ×   (goal ≤ 2×)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

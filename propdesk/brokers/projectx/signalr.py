@@ -1,0 +1,204 @@
+"""A minimal ASP.NET SignalR client: the JSON hub protocol over one WebSocket.
+
+Only what the ProjectX hubs need (research/broker-apis.md §2): WebSockets transport without the
+negotiate step (as the official sample does), `?access_token=` authentication, the
+`{"protocol":"json","version":1}` handshake, `\\x1e`-terminated records, invocations (type 1) both
+ways, completions (3), pings (6) and close (7). No reconnect logic lives here: a closed or broken
+hub raises, and the broker decides what that means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+log = logging.getLogger(__name__)
+
+SEPARATOR = "\x1e"
+HANDSHAKE = json.dumps({"protocol": "json", "version": 1}) + SEPARATOR
+
+INVOCATION, COMPLETION, PING, CLOSE = 1, 3, 6, 7
+
+
+class HubError(Exception):
+    """The hub cannot be used any more; `detail` says why, for the link event."""
+
+
+class HubRefused(HubError):
+    """The server refused the WebSocket upgrade; `status` is its HTTP status (401: bad token)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class HubClosed(HubError):
+    """The server closed the hub: a type-7 record or the socket going away."""
+
+
+class MalformedFrame(HubError):
+    """A frame that is not SignalR JSON: the stream can no longer be trusted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    target: str
+    arguments: list[Any]
+
+
+def encode(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":")) + SEPARATOR
+
+
+def decode_records(text: str) -> list[dict[str, Any]]:
+    """The records of one text frame; raises MalformedFrame on anything but JSON objects.
+
+    Numbers with a fraction become Decimal: prices must not pass through float on the way in.
+    """
+    if not text.endswith(SEPARATOR):
+        raise MalformedFrame(f"a frame without the record separator: {text[:80]!r}")
+    records: list[dict[str, Any]] = []
+    for raw in text.split(SEPARATOR)[:-1]:
+        try:
+            record = json.loads(raw, parse_float=Decimal)
+        except ValueError as exc:
+            raise MalformedFrame(f"a record that is not JSON ({exc}): {raw[:80]!r}") from exc
+        if not isinstance(record, dict):
+            raise MalformedFrame(f"a record that is not a JSON object: {raw[:80]!r}")
+        records.append(record)
+    return records
+
+
+class HubConnection:
+    """One SignalR hub over one WebSocket; `frames` is called on every frame (liveness)."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        on_frame: Callable[[], None],
+        ping_every: float = 10.0,
+        open_timeout: float = 10.0,
+    ) -> None:
+        self.url = url
+        self._token = token
+        self._on_frame = on_frame
+        self._ping_every = ping_every
+        self._open_timeout = open_timeout
+        self._socket: ClientConnection | None = None
+        self._pinger: asyncio.Task[None] | None = None
+        self._ids = itertools.count(1)
+
+    async def open(self) -> None:
+        """Connect and complete the handshake; raises HubRefused, HubError or OSError."""
+        separator = "&" if "?" in self.url else "?"
+        address = f"{self.url}{separator}access_token={quote(self._token, safe='')}"
+        try:
+            self._socket = await connect(
+                address,
+                open_timeout=self._open_timeout,
+                ping_interval=None,  # SignalR's own pings keep the hub alive
+                compression=None,
+                max_size=4 * 1024 * 1024,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise HubRefused(f"{self.url} refused the connection: HTTP {status}", status) from exc
+        except (WebSocketException, TimeoutError) as exc:
+            raise HubError(f"{self.url}: {exc}") from exc
+        try:
+            await self._socket.send(HANDSHAKE)
+            reply = await asyncio.wait_for(self._socket.recv(), self._open_timeout)
+        except (ConnectionClosed, TimeoutError) as exc:
+            await self.close()
+            raise HubError(f"{self.url}: no handshake reply ({exc})") from exc
+        records = decode_records(reply if isinstance(reply, str) else "")
+        if not records or records[0].get("error"):
+            await self.close()
+            detail = records[0].get("error") if records else "empty"
+            raise HubError(f"{self.url}: handshake refused: {detail}")
+        self._on_frame()
+        self._pinger = asyncio.get_running_loop().create_task(self._ping())
+
+    async def invoke(self, target: str, *arguments: object) -> None:
+        """Send an invocation; its completion arrives on the stream (errors there are logged)."""
+        socket = self._require()
+        message = {
+            "type": INVOCATION,
+            "target": target,
+            "arguments": list(arguments),
+            "invocationId": str(next(self._ids)),
+        }
+        try:
+            await socket.send(encode(message))
+        except ConnectionClosed as exc:
+            raise HubClosed(f"{self.url} closed while sending {target}: {exc}") from exc
+
+    async def invocations(self) -> AsyncIterator[Invocation]:
+        """The server's invocations, until the hub closes (HubClosed) or breaks (MalformedFrame)."""
+        socket = self._require()
+        while True:
+            try:
+                frame = await socket.recv()
+            except ConnectionClosed as exc:
+                raise HubClosed(f"{self.url} closed: {exc}") from exc
+            self._on_frame()
+            if not isinstance(frame, str):
+                raise MalformedFrame(f"{self.url} sent a binary frame to a JSON hub")
+            for record in decode_records(frame):
+                kind = record.get("type")
+                if kind == INVOCATION:
+                    target, arguments = record.get("target"), record.get("arguments", [])
+                    if not isinstance(target, str) or not isinstance(arguments, list):
+                        raise MalformedFrame(f"an invocation without target/arguments: {record}")
+                    yield Invocation(target, arguments)
+                elif kind == COMPLETION:
+                    if record.get("error"):
+                        log.warning("%s: invocation failed: %s", self.url, record["error"])
+                elif kind == CLOSE:
+                    raise HubClosed(record.get("error") or f"{self.url} closed by the server")
+                elif kind == PING or isinstance(kind, int):
+                    continue  # streaming and cancel records are not used by these hubs
+                else:
+                    raise MalformedFrame(f"a record without a message type: {record}")
+
+    async def close(self) -> None:
+        pinger, self._pinger = self._pinger, None
+        if pinger is not None:
+            pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pinger
+        socket, self._socket = self._socket, None
+        if socket is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(socket.close(), 1.0)
+
+    def _require(self) -> ClientConnection:
+        if self._socket is None:
+            raise HubClosed(f"{self.url} is not open")
+        return self._socket
+
+    async def _ping(self) -> None:
+        # The server drops a client it has not heard from in 30 s (ASP.NET's default).
+        ping = encode({"type": PING})
+        while True:
+            await asyncio.sleep(self._ping_every)
+            socket = self._socket
+            if socket is None:
+                return
+            try:
+                await socket.send(ping)
+            except ConnectionClosed:
+                return

@@ -1,0 +1,102 @@
+"""A real broker connection made from the settings, as a user adds it, against its loopback fake."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fakes.projectx import FakeProjectX
+from memory_keyring import MemoryKeyring
+
+from propdesk.config.model import AccountConfig, BrokerKind, Config, Connection, Environment
+from propdesk.config.secrets import SecretStore
+from propdesk.domain.guard import GuardState
+from propdesk.domain.instruments import InstrumentBook
+from propdesk.runtime.clock import ScaledClock
+from propdesk.runtime.control import FlattenScope
+from propdesk.workspace import build_workspace, opening_alerts
+
+OPEN = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("America/Chicago"))
+ES = "CON.F.US.EP.Z26"
+BUY = 0
+
+
+async def _until(predicate: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_projectx_connection_from_the_settings_is_watched_live(
+    tmp_path: Path, instruments: InstrumentBook
+) -> None:
+    clock = ScaledClock(OPEN, speed=1.0)
+    fake = FakeProjectX(instruments, now=clock.now, ping_interval=0.1)
+    fake.add_account(7001, "50KTC-V2-7001", Decimal(50_000))
+    fake.set_quote(ES, Decimal("6000.00"), Decimal("6000.25"))
+    await fake.start()
+    backend = MemoryKeyring()
+    secrets = SecretStore(backend)
+    secrets.store({("topstepx", "api_key"): fake.api_key})
+    connection = Connection(
+        "topstepx",
+        BrokerKind.PROJECTX,
+        Environment.LIVE,
+        {"username": fake.username, "firm": "topstepx"},
+        server=fake.url,
+    )
+    config = Config(
+        connections=(connection,),
+        accounts=(AccountConfig("topstepx", "50KTC-V2-7001", "topstep-combine-50k"),),
+    )
+    workspace = build_workspace(config, secrets=secrets, journal=tmp_path / "j.sqlite", clock=clock)
+    try:
+        assert workspace.problems == []
+        await workspace.start()
+        runtime = workspace.runtime
+        account = runtime.accounts["topstepx:50KTC-V2-7001"]
+        await _until(lambda: runtime.supervisors["topstepx"].state.value == "connected", "the link")
+        fake.place(7001, ES, BUY, 2)  # the strategy trades on its own session
+        await _until(lambda: account.fills == 1, "the strategy's fill in the ledger")
+        [position] = [p for p in account.risk.ledger.positions.values() if p.net]
+        assert position.net == 2
+        assert position.average_price is not None
+        fake.set_quote(ES, Decimal("5999.00"), Decimal("5999.25"))
+        # Long 2 ES marked at the bid: ($5,999.00 − average) × 2 × $50.
+        expected = (Decimal("5999.00") - position.average_price) * 100
+        await _until(lambda: account.risk.view().open_pnl == expected, "open P&L from the quote")
+        results = await runtime.kill(FlattenScope(all=True), "test: FLATTEN ALL")
+        assert [r.flat for r in results] == [True]
+        assert fake.position(7001, ES) == 0
+        assert account.risk.status.state is GuardState.LOCKED
+    finally:
+        await workspace.stop()
+        workspace.close()
+        await fake.stop()
+
+
+def test_a_missing_api_key_leaves_the_connection_unwatched_and_says_so(tmp_path: Path) -> None:
+    connection = Connection(
+        "topstepx", BrokerKind.PROJECTX, values={"username": "me", "firm": "topstepx"}
+    )
+    config = Config(
+        connections=(connection, Connection("paper", BrokerKind.SIM)),
+        accounts=(
+            AccountConfig("topstepx", "50KTC-V2-7001", "topstep-combine-50k"),
+            AccountConfig("paper", "P-1", "apex-eod-50k"),
+        ),
+    )
+    workspace = build_workspace(
+        config, secrets=SecretStore(MemoryKeyring()), journal=tmp_path / "j.sqlite"
+    )
+    workspace.close()
+    assert list(workspace.runtime.accounts) == ["paper:P-1"]
+    [alert] = opening_alerts(workspace)
+    assert alert.startswith("NOT WATCHED — topstepx (ProjectX")
+    assert "no API key in the keyring" in alert
