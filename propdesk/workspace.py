@@ -7,6 +7,7 @@ are left out, and the console says so in red: nobody must believe an account is 
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ from typing import Protocol
 from platformdirs import user_data_dir
 
 from propdesk.brokers.base import AccountRef, Broker
-from propdesk.brokers.projectx import from_settings as projectx_from_settings
 from propdesk.brokers.sim import DEMO_ROOTS, DemoStrategy, SimBroker, SimExchange, front_months
 from propdesk.config.model import (
     AccountConfig,
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 
 
 class AdapterUnavailable(RuntimeError):
-    """This version of propdesk cannot connect to this kind of broker."""
+    """This connection cannot be made from its settings (a missing value or secret, a bad URL)."""
 
 
 @dataclass
@@ -104,7 +104,10 @@ class AdapterFromSettings(Protocol):
     ) -> Broker: ...
 
 
-def _adapter(from_settings: AdapterFromSettings) -> BrokerFactory:
+def _adapter(package: str) -> BrokerFactory:
+    """The factory of a real broker's package, imported only when a connection uses it (their
+    libraries are heavy, and async-rithmic sets up logging of its own when imported)."""
+
     def factory(
         connection: Connection,
         accounts: list[AccountConfig],
@@ -113,6 +116,7 @@ def _adapter(from_settings: AdapterFromSettings) -> BrokerFactory:
         _calendar: TradingCalendar,
         clock: Clock,
     ) -> Venue:
+        from_settings: AdapterFromSettings = importlib.import_module(package).from_settings
         try:
             broker = from_settings(
                 connection.values,
@@ -131,21 +135,11 @@ def _adapter(from_settings: AdapterFromSettings) -> BrokerFactory:
     return factory
 
 
-def _not_in_this_version(title: str) -> BrokerFactory:
-    def factory(*_args: object) -> Venue:
-        raise AdapterUnavailable(
-            f"the {title} adapter is not in this version of propdesk yet: this connection's "
-            "accounts are NOT watched"
-        )
-
-    return factory
-
-
 FACTORIES: dict[BrokerKind, BrokerFactory] = {
     BrokerKind.SIM: _sim_venue,
-    BrokerKind.TRADOVATE: _not_in_this_version("Tradovate"),
-    BrokerKind.PROJECTX: _adapter(projectx_from_settings),
-    BrokerKind.RITHMIC: _not_in_this_version("Rithmic"),
+    BrokerKind.TRADOVATE: _adapter("propdesk.brokers.tradovate"),
+    BrokerKind.PROJECTX: _adapter("propdesk.brokers.projectx"),
+    BrokerKind.RITHMIC: _adapter("propdesk.brokers.rithmic"),
 }
 
 

@@ -91,7 +91,12 @@ BROKERS: dict[BrokerKind, BrokerSpec] = {
         (
             FieldSpec("username", "User name"),
             FieldSpec("system", "System name", hint="e.g. Rithmic Paper Trading, TopstepTrader"),
-            FieldSpec("gateway", "Gateway", required=False, hint="e.g. Chicago Area"),
+            FieldSpec(
+                "gateway",
+                "Gateway URL",
+                required=False,
+                hint="wss://host:443 from your firm (empty: Rithmic's test gateway, demo only)",
+            ),
         ),
         (FieldSpec("password", "Password"),),
     ),

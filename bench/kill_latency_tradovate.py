@@ -1,0 +1,222 @@
+"""Kill latency through the Tradovate adapter against the loopback fake, beside a bare client.
+
+FLATTEN ALL on ACCOUNTS accounts × len(ROOTS) positions × ORDERS working orders, two ways:
+- propdesk: `Runtime.kill` (journal, guard, kill switch, the adapter: `order/cancelorder` per
+  order and `order/liquidatepositions`, then a fresh REST read per account until flat);
+- floor: a bare httpx client sending the same requests and the same reads with no logic at all.
+Each round starts from a fresh trading day at the fake (finished orders forgotten), so the lists the
+reads return do not grow from round to round. Prints p50/p99 of "verified flat" (ms from the call)
+and the ratio; asserts nothing.
+
+    python bench/kill_latency_tradovate.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from fakes.tradovate import FakeTradovate
+
+from propdesk.brokers.base import AccountRef
+from propdesk.brokers.sim import front_month
+from propdesk.brokers.tradovate import from_settings
+from propdesk.domain.protocol import Protocol
+from propdesk.resources import load_instruments, load_profiles
+from propdesk.runtime.accounts import AccountSetup
+from propdesk.runtime.clock import ScaledClock
+from propdesk.runtime.control import FlattenScope
+from propdesk.runtime.engine import Runtime
+from propdesk.runtime.journal import Journal
+
+CT = ZoneInfo("America/Chicago")
+OPEN = datetime(2026, 11, 24, 9, 0, tzinfo=CT)
+ACCOUNTS, ORDERS = 10, 5
+ROOTS = {"ES": Decimal(6000), "NQ": Decimal(21000), "CL": Decimal(70)}
+LISTS = (
+    "account/list",
+    "cashBalance/list",
+    "position/list",
+    "order/list",
+    "orderVersion/list",
+    "fill/list",
+)
+LOGIN = {
+    "name": "trader",
+    "password": "secret",
+    "appId": "bench",
+    "appVersion": "1.0",
+    "cid": 8,
+    "sec": "s",
+    "deviceId": "bench-device",
+}
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def build_venue(clock: ScaledClock) -> tuple[FakeTradovate, list[str], list[int]]:
+    instruments = load_instruments()
+    fake = FakeTradovate(clock)
+    names = [f"K{i:02d}" for i in range(ACCOUNTS)]
+    for name in names:
+        fake.add_account(name, Decimal(150_000))
+    contract_ids = []
+    for root, price in ROOTS.items():
+        contract = front_month(instruments.instrument(root), OPEN)
+        name = f"{root}{contract.month_code}{contract.year % 10}"
+        contract_ids.append(fake.add_contract(name, price, contract.instrument.point_value))
+    return fake, names, contract_ids
+
+
+def load(fake: FakeTradovate, contract_ids: list[int]) -> None:
+    """Every account: one long per contract and ORDERS far-away buy limits."""
+    for account_id in fake.accounts:
+        for contract_id in contract_ids:
+            fake.place(account_id, "Buy", contract_id, 1)
+        for n in range(ORDERS):
+            contract_id = contract_ids[n % len(contract_ids)]
+            far = fake.prices[contract_id] * Decimal("0.8")
+            fake.place(account_id, "Buy", contract_id, 1, "Limit", far)
+
+
+async def propdesk_rounds(rounds: int, folder: Path) -> list[float]:
+    clock = ScaledClock(OPEN, speed=1.0)
+    fake, names, contract_ids = build_venue(clock)
+    await fake.start()
+    instruments, profiles = load_instruments(), load_profiles()
+    broker = from_settings(
+        {"username": "trader", "app_id": "bench", "cid": "8"},
+        environment="demo",
+        server=fake.url,
+        secret={"password": "secret", "sec": "s"}.get,
+        accounts=names,
+        instruments=instruments,
+        clock=clock,
+        name="tdv",
+    )
+    profile = profiles.get("topstep-combine-150k")
+    setups = [AccountSetup(AccountRef("tdv", n), profile, Protocol.none()) for n in names]
+    journal = Journal(folder / "kill-tradovate.sqlite")
+    runtime = Runtime([broker], setups, clock=clock, journal=journal, instruments=instruments)
+    await runtime.start()
+    verified: list[float] = []
+    try:
+        for _ in range(rounds):
+            load(fake, contract_ids)
+            while len(runtime.inbox) or any(
+                len(a.orders) < ORDERS or len(a.risk.ledger.positions) < len(ROOTS)
+                for a in runtime.accounts.values()
+            ):
+                await asyncio.sleep(0.001)
+            started = time.perf_counter()
+            results = await runtime.kill(FlattenScope(all=True), reason="bench")
+            assert all(r.flat for r in results), [r.detail for r in results if not r.flat]
+            verified.append(max(r.verified for r in results if r.verified) - started)  # type: ignore[operator]
+            for account in runtime.accounts.values():
+                runtime.unlock(account.key, confirmed=True)
+            fake.forget_finished()
+    finally:
+        await runtime.stop()
+        journal.close()
+        await fake.stop()
+    return verified
+
+
+def _flat(account_id: int, lists: dict[str, Any]) -> bool:
+    held = [p for p in lists["position/list"] if p["accountId"] == account_id and p["netPos"]]
+    working = [
+        o
+        for o in lists["order/list"]
+        if o["accountId"] == account_id and o["ordStatus"] == "Working"
+    ]
+    return not held and not working
+
+
+async def floor_rounds(rounds: int) -> list[float]:
+    clock = ScaledClock(OPEN, speed=1.0)
+    fake, _names, contract_ids = build_venue(clock)
+    await fake.start()
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    verified: list[float] = []
+    async with httpx.AsyncClient(base_url=f"{fake.url}/v1", limits=limits) as http:
+        token = (await http.post("/auth/accesstokenrequest", json=LOGIN)).json()["accessToken"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        async def post(path: str, body: dict[str, Any]) -> None:
+            await http.post(path, json=body, headers=headers)
+
+        async def read() -> dict[str, Any]:
+            answers = await asyncio.gather(*(http.get(p, headers=headers) for p in LISTS))
+            return {p: a.json() for p, a in zip(LISTS, answers, strict=True)}
+
+        async def flatten(account_id: int, positions: list[int], orders: list[int]) -> float:
+            await asyncio.gather(
+                *(post("/order/cancelorder", {"orderId": o, "isAutomated": True}) for o in orders),
+                post("/order/liquidatepositions", {"positions": positions, "isAutomated": True}),
+            )
+            while not _flat(account_id, await read()):
+                pass
+            return time.perf_counter()
+
+        try:
+            for _ in range(rounds):
+                load(fake, contract_ids)
+                plan = [
+                    (
+                        account_id,
+                        [p["id"] for (a, _c), p in fake.positions.items() if a == account_id],
+                        [o["id"] for o in fake.working_orders(account_id)],
+                    )
+                    for account_id in fake.accounts
+                ]
+                started = time.perf_counter()
+                ends = await asyncio.gather(*(flatten(*account) for account in plan))
+                verified.append(max(ends) - started)
+                fake.forget_finished()
+        finally:
+            await fake.stop()
+    return verified
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    requests = ACCOUNTS * (ORDERS + 1 + len(LISTS))
+    print(
+        f"Tradovate kill latency over loopback: {ACCOUNTS} accounts × {len(ROOTS)} positions × "
+        f"{ORDERS} working orders, {requests} requests per kill, {args.rounds} rounds "
+        "(ms from the call to verified flat)"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        ours = await propdesk_rounds(args.rounds, Path(folder))
+    floor = await floor_rounds(args.rounds)
+    for label, values in (("propdesk", ours), ("bare client", floor)):
+        print(
+            f"{label:>12}: p50 {1000 * statistics.median(values):8.2f} ms   "
+            f"p99 {1000 * pct(values, 0.99):8.2f} ms"
+        )
+    print(
+        f"{'ratio':>12}: p50 {statistics.median(ours) / statistics.median(floor):8.2f} ×   "
+        f"p99 {pct(ours, 0.99) / pct(floor, 0.99):8.2f} ×   (goal ≤ 2×)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
