@@ -108,9 +108,17 @@ class Runtime:
     async def start(self) -> None:
         """Rebuild from the journal, connect every broker, reconcile, then start the services."""
         self.restore()
+        failed: dict[str, str] = {}
         for broker in self.brokers.values():
-            await broker.connect()
-            snapshot = await broker.snapshot()
+            # One broker that cannot connect must not keep the others unwatched: its supervisor
+            # keeps trying, and the alarm says which accounts wait for it.
+            try:
+                await broker.connect()
+                snapshot = await broker.snapshot()
+            except Exception as exc:
+                log.warning("connecting %s failed at start: %r", broker.name, exc)
+                failed[broker.name] = f"could not connect at start: {exc}"
+                continue
             await self._reconcile(broker.name, snapshot, None)
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._drain(), name="hub drain"))
@@ -124,6 +132,7 @@ class Runtime:
                 self._on_link,
                 self._restored(broker.name),
                 **({"backoff": self._backoff} if self._backoff else {}),
+                unconnected=failed.get(broker.name),
             )
             self.supervisors[broker.name] = supervisor
             self._tasks.append(loop.create_task(supervisor.run(), name=f"supervise {broker.name}"))
@@ -133,6 +142,8 @@ class Runtime:
         gc.collect()
         gc.freeze()
         self.started = True
+        for name, detail in failed.items():
+            self._on_link(LinkEvent(self.clock.now(), name, LinkState.DISCONNECTED, detail))
 
     async def stop(self) -> None:
         for supervisor in self.supervisors.values():
@@ -392,7 +403,7 @@ class Runtime:
         self.notices.emit(Alert(event.ts, level, text))
 
     def _restored(self, broker: str) -> RestoredCallback:
-        async def restored(snapshot: Snapshot, down_for: timedelta) -> None:
+        async def restored(snapshot: Snapshot, down_for: timedelta | None) -> None:
             await self._reconcile(broker, snapshot, down_for)
 
         return restored

@@ -16,7 +16,14 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
-from propdesk.brokers.base import Broker, LinkEvent, LinkState, SessionLost, Snapshot
+from propdesk.brokers.base import (
+    Broker,
+    BrokerError,
+    LinkEvent,
+    LinkState,
+    SessionLost,
+    Snapshot,
+)
 from propdesk.domain.clock import Clock
 from propdesk.runtime.inbox import Inbox
 
@@ -26,7 +33,8 @@ TERMINAL = frozenset({LinkState.FORCED_LOGOUT, LinkState.TOKEN_REVOKED})
 DEFAULT_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # seconds of clock time, the last one repeats
 
 LinkCallback = Callable[[LinkEvent], None]
-RestoredCallback = Callable[[Snapshot, timedelta], Awaitable[None]]
+# (snapshot, how long the link was down); None: the first connection, made after start-up failed.
+RestoredCallback = Callable[[Snapshot, timedelta | None], Awaitable[None]]
 
 
 class Supervisor:
@@ -41,7 +49,9 @@ class Supervisor:
         backoff: Sequence[float] = DEFAULT_BACKOFF,
         jitter: float = 0.2,
         seed: int | None = None,
+        unconnected: str | None = None,
     ) -> None:
+        """`unconnected`: why the start-up connection failed; the supervisor keeps logging in."""
         self.broker = broker
         self._clock = clock
         self._inbox = inbox
@@ -50,8 +60,9 @@ class Supervisor:
         self._backoff = tuple(backoff)
         self._jitter = jitter
         self._rng = random.Random(seed)
-        self.state = LinkState.CONNECTED
-        self.detail = ""
+        self.state = LinkState.CONNECTED if unconnected is None else LinkState.DISCONNECTED
+        self.detail = "" if unconnected is None else unconnected
+        self._connected = unconnected is None
         self.down_since: datetime | None = None
         self.reconnects = 0
         self._stopping = False
@@ -66,6 +77,8 @@ class Supervisor:
     async def run(self) -> None:
         """Supervise until stopped or the session is lost for good."""
         broker = self.broker
+        if not self._connected and not await self._first_connect():
+            return
         while not self._stopping:
             pump = asyncio.create_task(self._pump(), name=f"pump {broker.name}")
             watchdog = asyncio.create_task(self._watchdog(), name=f"watchdog {broker.name}")
@@ -121,6 +134,37 @@ class Supervisor:
                     f"no frame for {silent:.1f} s (allowed {allowance:.1f} s): the link is dead",
                 )
                 return
+
+    async def _first_connect(self) -> bool:
+        """Log in, with backoff, after the start-up connection failed (the network was down, the
+        broker in maintenance). A refused login (bad credentials, no permission) is not retried:
+        repeating it can lock the user out, so the alarm stays up until the settings change."""
+        broker = self.broker
+        attempt = 0
+        while not self._stopping:
+            base = self._backoff[min(attempt, len(self._backoff) - 1)]
+            await self._clock.sleep(base * (1 + self._rng.uniform(-self._jitter, self._jitter)))
+            attempt += 1
+            try:
+                await broker.connect()
+                snapshot = await broker.snapshot()
+            except SessionLost as exc:
+                self._link(LinkState.FORCED_LOGOUT, f"login refused: {exc}")
+                return False
+            except BrokerError as exc:
+                if not exc.retryable:
+                    self._link(LinkState.DISCONNECTED, f"login refused, not retried: {exc}")
+                    return False
+                log.info("connect %s attempt %d failed: %s", broker.name, attempt, exc)
+                continue
+            except Exception as exc:  # the network: retried with backoff
+                log.info("connect %s attempt %d failed: %s", broker.name, attempt, exc)
+                continue
+            self._connected = True
+            self._link(LinkState.CONNECTED, f"connected after {attempt} attempt(s)")
+            await self._on_restored(snapshot, None)
+            return True
+        return False
 
     async def _reconnect(self) -> bool:
         broker = self.broker
