@@ -27,6 +27,7 @@ from propdesk.ui.series import RingSeries
 FRAME_MS = 100  # ~10 Hz
 # Real seconds a flatten just started keeps the loop to itself: frames wait that long at most.
 FLATTEN_FIRST = 0.25
+BATCH_RETRY_MS = 20  # how soon notices held back by a starting flatten are tried again
 HISTORY_CAPACITY = 1 << 17  # samples per account: at one a clock second, 36 h of history
 SAMPLE_STEP = 1.0  # clock seconds between kept samples (the newest one moves with every frame)
 # Levels move rarely (a trailing floor at the session close, a day start at the roll); an intraday
@@ -96,6 +97,11 @@ class Bridge(QObject):
         # it (bench/ui_firehose.py).
         self._pending: list[tuple[Notice, tuple[float, float] | None]] = []
         self._batch_ready.connect(self._on_batch, Qt.ConnectionType.QueuedConnection)
+        # While a flatten starts, the batch waits too (as frames do), then is tried again.
+        self._batch_retry = QTimer(self)
+        self._batch_retry.setSingleShot(True)
+        self._batch_retry.setInterval(BATCH_RETRY_MS)
+        self._batch_retry.timeout.connect(self._on_batch)
         self.notice.connect(self._on_notice)
         self._emit = self._from_runtime  # one bound callable: the same one unregisters
         runtime.notices.register(self._emit)
@@ -112,6 +118,7 @@ class Bridge(QObject):
     def stop(self) -> None:
         """Stop the frame timer and stop listening (the window is going away)."""
         self._timer.stop()
+        self._batch_retry.stop()
         if self._attached:
             self.runtime.notices.unregister(self._emit)
             self._attached = False
@@ -192,6 +199,14 @@ class Bridge(QObject):
         self._pending.append((notice, marked))
 
     def _on_batch(self) -> None:
+        if self._pending and self._yielding():
+            self._batch_retry.start()
+            return
+        self.flush()
+
+    def flush(self) -> None:
+        """Deliver the notices waiting now (a finished flatten shows its summary after them)."""
+        self._batch_retry.stop()
         pending, self._pending = self._pending, []
         for notice, marked in pending:
             if marked is not None and isinstance(notice, FillBooked | StateChanged):

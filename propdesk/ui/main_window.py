@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
         self._drawing_hold.setSingleShot(True)
         self._drawing_hold.setInterval(HOLD_DRAWING_MS)
         self._drawing_hold.timeout.connect(self._resume_drawing)
+        self._progress = ""  # the flatten's progress line, shown once the hold ends
 
         self.shortcuts = []
         for keys_text in FLATTEN_ALL_KEYS:
@@ -328,20 +329,28 @@ class MainWindow(QMainWindow):
         )
         self.kill_tasks.add(task)
         task.add_done_callback(lambda t: self._kill_done(t, what))
-        if not task.done():
-            self.setUpdatesEnabled(False)
-            self._drawing_hold.start()
-        self.banner.show_text(Level.WARNING, f"Flattening {what}: cancel, close, verify flat…")
+        progress = f"Flattening {what}: cancel, close, verify flat…"
+        if task.done():
+            return
+        # The progress line waits for the hold to end: while nothing is painted it would not be
+        # seen, and restyling the banner now would only delay the verification.
+        self._progress = progress
+        self.setUpdatesEnabled(False)
+        self._drawing_hold.start()
 
     def _resume_drawing(self) -> None:
         self._drawing_hold.stop()
         if not self.updatesEnabled():
             self.setUpdatesEnabled(True)
+        if self._progress and self.kill_tasks:
+            self.banner.show_text(Level.WARNING, self._progress)
+        self._progress = ""
 
     def _kill_done(self, task: asyncio.Task[list[FlattenResult]], what: str) -> None:
         self.kill_tasks.discard(task)
         if not self.kill_tasks:
             self._resume_drawing()
+        self.bridge.flush()  # the per-account notices held back during the flatten come first
         if task.cancelled():
             return
         error = task.exception()
