@@ -1,4 +1,5 @@
-"""A real broker connection made from the settings, as a user adds it, against its loopback fake."""
+"""Each real broker connection made from the settings, as a user adds it, against its loopback fake:
+connect, the strategy's fill reaches the ledger, FLATTEN ALL is verified flat and locks."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fakes.projectx import FakeProjectX
+from fakes.rithmic import BUY as RITHMIC_BUY
+from fakes.rithmic import FakeRithmic
+from fakes.tradovate import FakeTradovate
 from memory_keyring import MemoryKeyring
 
+from propdesk.brokers.rithmic.mapping import rithmic_symbol
+from propdesk.brokers.sim import front_month
 from propdesk.config.model import AccountConfig, BrokerKind, Config, Connection, Environment
 from propdesk.config.secrets import SecretStore
 from propdesk.domain.guard import GuardState
@@ -100,3 +106,87 @@ def test_a_missing_api_key_leaves_the_connection_unwatched_and_says_so(tmp_path:
     [alert] = opening_alerts(workspace)
     assert alert.startswith("NOT WATCHED — topstepx (ProjectX")
     assert "no API key in the keyring" in alert
+
+
+async def test_a_tradovate_connection_from_the_settings_is_watched_live(
+    tmp_path: Path, instruments: InstrumentBook
+) -> None:
+    clock = ScaledClock(OPEN, speed=1.0)
+    fake = FakeTradovate(clock)
+    account_id = fake.add_account("DEMO1", Decimal(50_000))
+    es = front_month(instruments.instrument("ES"), OPEN)
+    name = f"ES{es.month_code}{es.year % 10}"
+    contract_id = fake.add_contract(name, Decimal(6000), es.instrument.point_value)
+    await fake.start()
+    secrets = SecretStore(MemoryKeyring())
+    secrets.store({("tv", "password"): fake.password, ("tv", "sec"): "api-secret"})
+    connection = Connection(
+        "tv",
+        BrokerKind.TRADOVATE,
+        Environment.DEMO,
+        {"username": fake.username, "app_id": "propdesk", "cid": "8"},
+        server=fake.url,
+    )
+    config = Config(
+        connections=(connection,),
+        accounts=(AccountConfig("tv", "DEMO1", "apex-eod-50k"),),
+    )
+    workspace = build_workspace(config, secrets=secrets, journal=tmp_path / "j.sqlite", clock=clock)
+    try:
+        assert workspace.problems == []
+        await workspace.start()
+        runtime = workspace.runtime
+        account = runtime.accounts["tv:DEMO1"]
+        await _until(lambda: runtime.supervisors["tv"].state.value == "connected", "the link")
+        fake.place(account_id, "Buy", contract_id, 1)  # the strategy trades on its own session
+        await _until(lambda: account.fills == 1, "the strategy's fill in the ledger")
+        results = await runtime.kill(FlattenScope(all=True), "test: FLATTEN ALL")
+        assert [r.flat for r in results] == [True]
+        assert fake.net(account_id, contract_id) == 0
+        assert account.risk.status.state is GuardState.LOCKED
+    finally:
+        await workspace.stop()
+        workspace.close()
+        await fake.stop()
+
+
+async def test_a_rithmic_connection_from_the_settings_is_watched_live(
+    tmp_path: Path, instruments: InstrumentBook
+) -> None:
+    clock = ScaledClock(OPEN, speed=1.0)
+    fake = FakeRithmic(clock)
+    fake.add_account("APEX-1", Decimal(50_000))
+    es = front_month(instruments.instrument("ES"), OPEN)
+    symbol, exchange = rithmic_symbol(es)
+    fake.add_contract(symbol, exchange, Decimal(6000), es.instrument.point_value)
+    await fake.start()
+    secrets = SecretStore(MemoryKeyring())
+    secrets.store({("rithmic", "password"): fake.password})
+    connection = Connection(
+        "rithmic",
+        BrokerKind.RITHMIC,
+        Environment.DEMO,
+        {"username": fake.user, "system": fake.system},
+        server=fake.url,
+    )
+    config = Config(
+        connections=(connection,),
+        accounts=(AccountConfig("rithmic", "APEX-1", "apex-eod-50k"),),
+    )
+    workspace = build_workspace(config, secrets=secrets, journal=tmp_path / "j.sqlite", clock=clock)
+    try:
+        assert workspace.problems == []
+        await workspace.start()
+        runtime = workspace.runtime
+        account = runtime.accounts["rithmic:APEX-1"]
+        await _until(lambda: runtime.supervisors["rithmic"].state.value == "connected", "the link")
+        fake.place("APEX-1", RITHMIC_BUY, symbol, 1)  # the strategy trades on its own session
+        await _until(lambda: account.fills == 1, "the strategy's fill in the ledger")
+        results = await runtime.kill(FlattenScope(all=True), "test: FLATTEN ALL")
+        assert [r.flat for r in results] == [True]
+        assert fake.net("APEX-1", symbol) == 0
+        assert account.risk.status.state is GuardState.LOCKED
+    finally:
+        await workspace.stop()
+        workspace.close()
+        await fake.stop()
