@@ -139,34 +139,32 @@ class Supervisor:
         """Log in, with backoff, after the start-up connection failed (the network was down, the
         broker in maintenance). A refused login (bad credentials, no permission) is not retried:
         repeating it can lock the user out, so the alarm stays up until the settings change."""
-        broker = self.broker
-        attempt = 0
-        while not self._stopping:
-            base = self._backoff[min(attempt, len(self._backoff) - 1)]
-            await self._clock.sleep(base * (1 + self._rng.uniform(-self._jitter, self._jitter)))
-            attempt += 1
-            try:
-                await broker.connect()
-                snapshot = await broker.snapshot()
-            except SessionLost as exc:
-                self._link(LinkState.FORCED_LOGOUT, f"login refused: {exc}")
-                return False
-            except BrokerError as exc:
-                if not exc.retryable:
-                    self._link(LinkState.DISCONNECTED, f"login refused, not retried: {exc}")
-                    return False
-                log.info("connect %s attempt %d failed: %s", broker.name, attempt, exc)
-                continue
-            except Exception as exc:  # the network: retried with backoff
-                log.info("connect %s attempt %d failed: %s", broker.name, attempt, exc)
-                continue
-            self._connected = True
-            self._link(LinkState.CONNECTED, f"connected after {attempt} attempt(s)")
-            await self._on_restored(snapshot, None)
-            return True
-        return False
+        attempts = await self._with_backoff(self.broker.connect, "login", retry_refusals=False)
+        if attempts is None:
+            return False
+        snapshot, attempt = attempts
+        self._connected = True
+        self._link(LinkState.CONNECTED, f"connected after {attempt} attempt(s)")
+        await self._on_restored(snapshot, None)
+        return True
 
     async def _reconnect(self) -> bool:
+        attempts = await self._with_backoff(self.broker.reconnect, "reconnect", retry_refusals=True)
+        if attempts is None:
+            return False
+        snapshot, _ = attempts
+        down_since = self.down_since or self._clock.now()
+        down_for = self._clock.now() - down_since
+        self.down_since = None
+        self.reconnects += 1
+        self._link(LinkState.CONNECTED, f"reconnected after {down_for.total_seconds():.1f} s")
+        await self._on_restored(snapshot, down_for)
+        return True
+
+    async def _with_backoff(
+        self, step: Callable[[], Awaitable[None]], what: str, *, retry_refusals: bool
+    ) -> tuple[Snapshot, int] | None:
+        """`step` then a fresh snapshot, retried with backoff and jitter; None: stopped or refused."""
         broker = self.broker
         attempt = 0
         while not self._stopping:
@@ -174,19 +172,19 @@ class Supervisor:
             await self._clock.sleep(base * (1 + self._rng.uniform(-self._jitter, self._jitter)))
             attempt += 1
             try:
-                await broker.reconnect()
+                await step()
                 snapshot = await broker.snapshot()
             except SessionLost as exc:
-                self._link(LinkState.FORCED_LOGOUT, f"reconnect refused: {exc}")
-                return False
-            except Exception as exc:  # any failure to reconnect is retried with backoff
-                log.info("reconnect %s attempt %d failed: %s", broker.name, attempt, exc)
+                self._link(LinkState.FORCED_LOGOUT, f"{what} refused: {exc}")
+                return None
+            except BrokerError as exc:
+                if not (exc.retryable or retry_refusals):
+                    self._link(LinkState.DISCONNECTED, f"{what} refused, not retried: {exc}")
+                    return None
+                log.info("%s %s attempt %d failed: %s", what, broker.name, attempt, exc)
                 continue
-            down_since = self.down_since or self._clock.now()
-            down_for = self._clock.now() - down_since
-            self.down_since = None
-            self.reconnects += 1
-            self._link(LinkState.CONNECTED, f"reconnected after {down_for.total_seconds():.1f} s")
-            await self._on_restored(snapshot, down_for)
-            return True
-        return False
+            except Exception as exc:  # the network: retried with backoff
+                log.info("%s %s attempt %d failed: %s", what, broker.name, attempt, exc)
+                continue
+            return snapshot, attempt
+        return None
