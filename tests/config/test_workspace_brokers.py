@@ -4,7 +4,8 @@ connect, the strategy's fill reaches the ledger, FLATTEN ALL is verified flat an
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,8 +23,10 @@ from propdesk.config.model import AccountConfig, BrokerKind, Config, Connection,
 from propdesk.config.secrets import SecretStore
 from propdesk.domain.guard import GuardState
 from propdesk.domain.instruments import InstrumentBook
+from propdesk.runtime.accounts import LiveAccount
 from propdesk.runtime.clock import ScaledClock
 from propdesk.runtime.control import FlattenScope
+from propdesk.runtime.engine import Runtime
 from propdesk.workspace import build_workspace, opening_alerts
 
 OPEN = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("America/Chicago"))
@@ -39,6 +42,39 @@ async def _until(predicate: Callable[[], bool], what: str, timeout: float = 15.0
         await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def _watching(
+    tmp_path: Path,
+    clock: ScaledClock,
+    connection: Connection,
+    account: AccountConfig,
+    secrets: dict[str, str],
+) -> AsyncIterator[tuple[Runtime, LiveAccount]]:
+    """The settings' one connection and account, built and started as the console does, the
+    secrets in a keyring; yields once the link is up."""
+    store = SecretStore(MemoryKeyring())
+    store.store({(connection.id, key): value for key, value in secrets.items()})
+    config = Config(connections=(connection,), accounts=(account,))
+    workspace = build_workspace(config, secrets=store, journal=tmp_path / "j.sqlite", clock=clock)
+    assert workspace.problems == []
+    try:
+        await workspace.start()
+        runtime = workspace.runtime
+        await _until(
+            lambda: runtime.supervisors[connection.id].state.value == "connected", "the link"
+        )
+        yield runtime, runtime.accounts[account.key]
+    finally:
+        await workspace.stop()
+        workspace.close()
+
+
+async def _flatten_all_locks(runtime: Runtime, account: LiveAccount) -> None:
+    results = await runtime.kill(FlattenScope(all=True), "test: FLATTEN ALL")
+    assert [r.flat for r in results] == [True]
+    assert account.risk.status.state is GuardState.LOCKED
+
+
 async def test_a_projectx_connection_from_the_settings_is_watched_live(
     tmp_path: Path, instruments: InstrumentBook
 ) -> None:
@@ -47,9 +83,6 @@ async def test_a_projectx_connection_from_the_settings_is_watched_live(
     fake.add_account(7001, "50KTC-V2-7001", Decimal(50_000))
     fake.set_quote(ES, Decimal("6000.00"), Decimal("6000.25"))
     await fake.start()
-    backend = MemoryKeyring()
-    secrets = SecretStore(backend)
-    secrets.store({("topstepx", "api_key"): fake.api_key})
     connection = Connection(
         "topstepx",
         BrokerKind.PROJECTX,
@@ -57,33 +90,25 @@ async def test_a_projectx_connection_from_the_settings_is_watched_live(
         {"username": fake.username, "firm": "topstepx"},
         server=fake.url,
     )
-    config = Config(
-        connections=(connection,),
-        accounts=(AccountConfig("topstepx", "50KTC-V2-7001", "topstep-combine-50k"),),
-    )
-    workspace = build_workspace(config, secrets=secrets, journal=tmp_path / "j.sqlite", clock=clock)
+    account_config = AccountConfig("topstepx", "50KTC-V2-7001", "topstep-combine-50k")
     try:
-        assert workspace.problems == []
-        await workspace.start()
-        runtime = workspace.runtime
-        account = runtime.accounts["topstepx:50KTC-V2-7001"]
-        await _until(lambda: runtime.supervisors["topstepx"].state.value == "connected", "the link")
-        fake.place(7001, ES, BUY, 2)  # the strategy trades on its own session
-        await _until(lambda: account.fills == 1, "the strategy's fill in the ledger")
-        [position] = [p for p in account.risk.ledger.positions.values() if p.net]
-        assert position.net == 2
-        assert position.average_price is not None
-        fake.set_quote(ES, Decimal("5999.00"), Decimal("5999.25"))
-        # Long 2 ES marked at the bid: ($5,999.00 − average) × 2 × $50.
-        expected = (Decimal("5999.00") - position.average_price) * 100
-        await _until(lambda: account.risk.view().open_pnl == expected, "open P&L from the quote")
-        results = await runtime.kill(FlattenScope(all=True), "test: FLATTEN ALL")
-        assert [r.flat for r in results] == [True]
-        assert fake.position(7001, ES) == 0
-        assert account.risk.status.state is GuardState.LOCKED
+        async with _watching(
+            tmp_path, clock, connection, account_config, {"api_key": fake.api_key}
+        ) as (runtime, account):
+            fake.place(7001, ES, BUY, 2)  # the strategy trades on its own session
+            await _until(lambda: account.fills == 1, "the strategy's fill in the ledger")
+            [position] = [p for p in account.risk.ledger.positions.values() if p.net]
+            assert position.net == 2
+            assert position.average_price is not None
+            fake.set_quote(ES, Decimal("5999.00"), Decimal("5999.25"))
+            # Long 2 ES marked at the bid: ($5,999.00 − average) × 2 × $50.
+            expected = (Decimal("5999.00") - position.average_price) * 100
+            await _until(
+                lambda: account.risk.view().open_pnl == expected, "open P&L from the quote"
+            )
+            await _flatten_all_locks(runtime, account)
+            assert fake.position(7001, ES) == 0
     finally:
-        await workspace.stop()
-        workspace.close()
         await fake.stop()
 
 
@@ -118,8 +143,6 @@ async def test_a_tradovate_connection_from_the_settings_is_watched_live(
     name = f"ES{es.month_code}{es.year % 10}"
     contract_id = fake.add_contract(name, Decimal(6000), es.instrument.point_value)
     await fake.start()
-    secrets = SecretStore(MemoryKeyring())
-    secrets.store({("tv", "password"): fake.password, ("tv", "sec"): "api-secret"})
     connection = Connection(
         "tv",
         BrokerKind.TRADOVATE,
@@ -127,26 +150,16 @@ async def test_a_tradovate_connection_from_the_settings_is_watched_live(
         {"username": fake.username, "app_id": "propdesk", "cid": "8"},
         server=fake.url,
     )
-    config = Config(
-        connections=(connection,),
-        accounts=(AccountConfig("tv", "DEMO1", "apex-eod-50k"),),
-    )
-    workspace = build_workspace(config, secrets=secrets, journal=tmp_path / "j.sqlite", clock=clock)
+    secrets = {"password": fake.password, "sec": "api-secret"}
     try:
-        assert workspace.problems == []
-        await workspace.start()
-        runtime = workspace.runtime
-        account = runtime.accounts["tv:DEMO1"]
-        await _until(lambda: runtime.supervisors["tv"].state.value == "connected", "the link")
-        fake.place(account_id, "Buy", contract_id, 1)  # the strategy trades on its own session
-        await _until(lambda: account.fills == 1, "the strategy's fill in the ledger")
-        results = await runtime.kill(FlattenScope(all=True), "test: FLATTEN ALL")
-        assert [r.flat for r in results] == [True]
-        assert fake.net(account_id, contract_id) == 0
-        assert account.risk.status.state is GuardState.LOCKED
+        async with _watching(
+            tmp_path, clock, connection, AccountConfig("tv", "DEMO1", "apex-eod-50k"), secrets
+        ) as (runtime, account):
+            fake.place(account_id, "Buy", contract_id, 1)  # the strategy's own session
+            await _until(lambda: account.fills == 1, "the strategy's fill in the ledger")
+            await _flatten_all_locks(runtime, account)
+            assert fake.net(account_id, contract_id) == 0
     finally:
-        await workspace.stop()
-        workspace.close()
         await fake.stop()
 
 
@@ -160,8 +173,6 @@ async def test_a_rithmic_connection_from_the_settings_is_watched_live(
     symbol, exchange = rithmic_symbol(es)
     fake.add_contract(symbol, exchange, Decimal(6000), es.instrument.point_value)
     await fake.start()
-    secrets = SecretStore(MemoryKeyring())
-    secrets.store({("rithmic", "password"): fake.password})
     connection = Connection(
         "rithmic",
         BrokerKind.RITHMIC,
@@ -169,24 +180,14 @@ async def test_a_rithmic_connection_from_the_settings_is_watched_live(
         {"username": fake.user, "system": fake.system},
         server=fake.url,
     )
-    config = Config(
-        connections=(connection,),
-        accounts=(AccountConfig("rithmic", "APEX-1", "apex-eod-50k"),),
-    )
-    workspace = build_workspace(config, secrets=secrets, journal=tmp_path / "j.sqlite", clock=clock)
+    account_config = AccountConfig("rithmic", "APEX-1", "apex-eod-50k")
     try:
-        assert workspace.problems == []
-        await workspace.start()
-        runtime = workspace.runtime
-        account = runtime.accounts["rithmic:APEX-1"]
-        await _until(lambda: runtime.supervisors["rithmic"].state.value == "connected", "the link")
-        fake.place("APEX-1", RITHMIC_BUY, symbol, 1)  # the strategy trades on its own session
-        await _until(lambda: account.fills == 1, "the strategy's fill in the ledger")
-        results = await runtime.kill(FlattenScope(all=True), "test: FLATTEN ALL")
-        assert [r.flat for r in results] == [True]
-        assert fake.net("APEX-1", symbol) == 0
-        assert account.risk.status.state is GuardState.LOCKED
+        async with _watching(
+            tmp_path, clock, connection, account_config, {"password": fake.password}
+        ) as (runtime, account):
+            fake.place("APEX-1", RITHMIC_BUY, symbol, 1)  # the strategy's own session
+            await _until(lambda: account.fills == 1, "the strategy's fill in the ledger")
+            await _flatten_all_locks(runtime, account)
+            assert fake.net("APEX-1", symbol) == 0
     finally:
-        await workspace.stop()
-        workspace.close()
         await fake.stop()
