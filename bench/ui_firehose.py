@@ -75,7 +75,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
-import qasync
 from kill_latency import ACCOUNTS, ORDERS, ROOTS, KillDesk, pct
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
@@ -88,6 +87,7 @@ from propdesk.runtime.engine import Runtime
 from propdesk.runtime.killswitch import FlattenResult
 from propdesk.ui.app import create_app
 from propdesk.ui.bridge import FRAME_MS, Bridge, Frame
+from propdesk.ui.loop import ConsoleLoop
 from propdesk.ui.main_window import MainWindow
 
 WIDTH, HEIGHT = 1920, 1080
@@ -636,7 +636,7 @@ def main() -> None:
         quiet, hosed = asyncio.run(headless(settings))
         app = create_app(["propdesk-bench"])
         bare, drawn, frame_p99 = asyncio.run(
-            qt_runs(settings), loop_factory=lambda: qasync.QEventLoop(app)
+            qt_runs(settings), loop_factory=lambda: ConsoleLoop(app)
         )
     print(
         f"kill latency, FLATTEN ALL, {args.rounds} rounds each (ms from the call; a random wait of "

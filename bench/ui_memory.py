@@ -51,7 +51,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import qasync
 from PySide6.QtWidgets import QApplication
 
 from propdesk.brokers.sim import DEMO_ROOTS, SimBroker, SimExchange, front_months
@@ -64,6 +63,7 @@ from propdesk.runtime.engine import Runtime
 from propdesk.runtime.journal import Journal
 from propdesk.runtime.notices import FillBooked, FlattenFinished, Notice, StateChanged
 from propdesk.ui.app import create_app
+from propdesk.ui.loop import ConsoleLoop
 from propdesk.ui.main_window import MainWindow
 
 CT = ZoneInfo("America/Chicago")
@@ -332,7 +332,7 @@ def main() -> None:
             trace=args.tracemalloc,
             folder=Path(folder),
         )
-        asyncio.run(session(settings), loop_factory=lambda: qasync.QEventLoop(app))
+        asyncio.run(session(settings), loop_factory=lambda: ConsoleLoop(app))
 
 
 if __name__ == "__main__":

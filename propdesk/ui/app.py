@@ -24,7 +24,6 @@ from typing import Any, Protocol, TextIO
 
 os.environ.setdefault("QT_API", "pyside6")  # qasync: pick PySide6 whatever else is installed
 
-import qasync
 from PySide6.QtCore import (
     QMessageLogContext,
     QObject,
@@ -43,6 +42,7 @@ from propdesk.runtime.notices import Level
 from propdesk.ui import theme
 from propdesk.ui.alerts import ConsoleAlerts, console_channels
 from propdesk.ui.bridge import Frame
+from propdesk.ui.loop import ConsoleLoop
 from propdesk.ui.main_window import MainWindow
 from propdesk.ui.settings_flow import SettingsFlow, SettingsSource
 from propdesk.ui.tray import ConsoleTray
@@ -215,7 +215,7 @@ def run(
     try:
         code = asyncio.run(
             _main(app, workspace, options, hook, out, err, workspaces),
-            loop_factory=lambda: qasync.QEventLoop(app),
+            loop_factory=lambda: ConsoleLoop(app),
         )
     finally:
         hook.uninstall()

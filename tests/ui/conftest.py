@@ -33,6 +33,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from propdesk.ui.app import create_app
+from propdesk.ui.loop import ConsoleLoop
 
 
 def _app() -> QApplication:
@@ -44,7 +45,7 @@ LOOP_ERRORS: list[str] = []
 
 
 def _qasync_loop() -> qasync.QEventLoop:
-    loop = qasync.QEventLoop(_app())
+    loop = ConsoleLoop(_app())  # the console's own loop (qasync, callbacks batched)
 
     def handler(_loop: object, context: dict[str, Any]) -> None:
         error = context.get("exception")
