@@ -53,6 +53,7 @@ CT = ZoneInfo("America/Chicago")
 OPEN = datetime(2026, 11, 24, 9, 0, tzinfo=CT)
 ACCOUNTS, ORDERS = 20, 10
 ROOTS = ("ES", "NQ", "CL")
+LOAD_TIMEOUT = 10.0  # real seconds for the runtime to see a round's orders and fills
 
 KillCall = Callable[[], Awaitable[list[FlattenResult]]]
 """Starts FLATTEN ALL, returns every account's result: the runtime's call, or the console's button."""
@@ -136,10 +137,23 @@ class KillDesk:
                 )
         # Let the runtime see every fill and working order before the kill.
         runtime = self.runtime
+        deadline = time.monotonic() + LOAD_TIMEOUT
         while len(runtime.inbox) or any(
             len(a.orders) < ORDERS or len(a.risk.ledger.positions) < len(ROOTS)
             for a in runtime.accounts.values()
         ):
+            if time.monotonic() > deadline:
+                # Seen once with 100 rounds (the wait never ended). The likely cause, not confirmed:
+                # each round's buys and flatten cost spread and fees until the accounts reach their
+                # daily loss limit; the unlock is then refused (rightly) and the lock closes every
+                # new order. Fewer rounds per desk avoid it.
+                locked = [
+                    a.key for a in runtime.accounts.values() if a.risk.status.state.name == "LOCKED"
+                ]
+                raise RuntimeError(
+                    f"the orders were not all taken within {LOAD_TIMEOUT:g} s; "
+                    f"{len(locked)} account(s) stay LOCKED (daily limit reached?)"
+                )
             await asyncio.sleep(0.001)
 
     async def kill(self, call: KillCall | None = None) -> tuple[float, float]:

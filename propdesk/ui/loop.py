@@ -47,6 +47,8 @@ class ConsoleLoop(qasync.QEventLoop):  # type: ignore[misc]
         ready = self._ready
         # Only what was ready when this turn began: later ones re-arm the timer for the next turn.
         for _ in range(len(ready)):
+            if not ready:  # a nested Qt loop (a modal dialog) drained it meanwhile
+                break
             handle = ready.popleft()
             if not handle.cancelled():
                 handle._run()
