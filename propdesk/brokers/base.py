@@ -170,6 +170,17 @@ class LinkEvent:
 
 BrokerEvent = AccountFill | Quote | OrderUpdate | PositionUpdate | BalanceUpdate | LinkEvent
 
+END_OF_STREAM: Any = object()  # put on a transport's queue: its event stream ends there
+
+
+async def drain(queue: asyncio.Queue[Any]) -> AsyncIterator[BrokerEvent]:
+    """One transport's events, in order, until END_OF_STREAM (what every adapter's events() yields)."""
+    while True:
+        item = await queue.get()
+        if item is END_OF_STREAM:
+            return
+        yield item
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from propdesk.brokers.base import (
+    END_OF_STREAM,
     AccountFill,
     AccountRef,
     BalanceUpdate,
@@ -47,6 +48,7 @@ from propdesk.brokers.base import (
     SessionLost,
     Snapshot,
     WorkingOrder,
+    drain,
 )
 from propdesk.brokers.projectx import payloads
 from propdesk.brokers.projectx.firms import Gateway
@@ -67,8 +69,6 @@ from propdesk.domain.instruments import Contract, InstrumentBook
 __all__ = ["ProjectXBroker"]
 
 log = logging.getLogger(__name__)
-
-_END = object()  # ends one transport's stream
 
 
 class ProjectXBroker(Broker):
@@ -179,11 +179,8 @@ class ProjectXBroker(Broker):
                 self._clock.now(), self.name, state, self._lost_detail or "not connected"
             )
             return
-        while True:
-            item = await queue.get()
-            if item is _END:
-                return
-            yield item  # type: ignore[misc]
+        async for event in drain(queue):
+            yield event
 
     # -- requests -------------------------------------------------------------------------------
     async def subscribe(self, contracts: Iterable[Contract]) -> None:
@@ -465,7 +462,7 @@ class ProjectXBroker(Broker):
             return
         self._queue = None
         current.put_nowait(LinkEvent(self._clock.now(), self.name, state, detail))
-        current.put_nowait(_END)
+        current.put_nowait(END_OF_STREAM)
         hubs, readers = list(self._hubs.values()), self._readers
         self._hubs, self._readers = {}, []
         task = asyncio.get_running_loop().create_task(self._teardown(hubs, readers))

@@ -22,10 +22,11 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from propdesk.brokers.base import (
+    END_OF_STREAM,
     AccountFill,
     AccountRef,
     Broker,
@@ -42,6 +43,7 @@ from propdesk.brokers.base import (
     SessionLost,
     Snapshot,
     WorkingOrder,
+    drain,
 )
 from propdesk.brokers.rithmic.mapping import Mapper, PayloadError, rithmic_symbol
 from propdesk.brokers.rithmic.wire import ORDER_TYPES, PUSHES, Login, RithmicWire
@@ -51,7 +53,6 @@ from propdesk.domain.instruments import Contract, InstrumentBook
 
 log = logging.getLogger(__name__)
 
-_END = object()  # ends one transport's stream
 CHICAGO = ZoneInfo("America/Chicago")
 SESSION_START = time(17, 0)  # CME Globex: a trading day begins at 5 PM Chicago time
 FORCED_DETAIL = (
@@ -165,7 +166,7 @@ class RithmicBroker(Broker):
         if self._queue is not None:
             if event is not None:
                 self._queue.put_nowait(event)
-            self._queue.put_nowait(_END)
+            self._queue.put_nowait(END_OF_STREAM)
 
     async def _ping(self) -> None:
         while True:
@@ -176,11 +177,8 @@ class RithmicBroker(Broker):
         queue = self._queue
         if queue is None:
             return
-        while True:
-            item = await queue.get()
-            if item is _END:
-                return
-            yield cast(BrokerEvent, item)
+        async for event in drain(queue):
+            yield event
 
     # -- the wire's callbacks (run inside the library's receive loop: never raise) ----------------
     def on_frame(self) -> None:

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from propdesk.brokers.base import (
+    END_OF_STREAM,
     AccountFill,
     AccountRef,
     Broker,
@@ -49,6 +50,7 @@ from propdesk.brokers.base import (
     SessionLost,
     Snapshot,
     WorkingOrder,
+    drain,
 )
 from propdesk.brokers.sim.exchange import SimExchange
 from propdesk.domain.instruments import Contract
@@ -58,8 +60,6 @@ __all__ = ["INJECTED_REJECT", "SimBroker"]
 T = TypeVar("T")
 
 INJECTED_REJECT = "rejected by the broker (injected fault)"
-
-_END = object()  # ends one transport's stream
 
 
 class SimBroker(Broker):
@@ -160,11 +160,8 @@ class SimBroker(Broker):
             state = LinkState.FORCED_LOGOUT if self._forced_out else LinkState.DISCONNECTED
             yield LinkEvent(self._clock.now(), self.name, state, "not connected")
             return
-        while True:
-            item = await queue.get()
-            if item is _END:
-                return
-            yield item  # type: ignore[misc]
+        async for event in drain(queue):
+            yield event
 
     # -- faults --------------------------------------------------------------------------------
     def disconnect(self, detail: str = "connection dropped (injected fault)") -> None:
@@ -290,7 +287,7 @@ class SimBroker(Broker):
         if queue is not None:
             # Said even while silent: the adapter itself notices its transport closing.
             queue.put_nowait(LinkEvent(self._clock.now(), self.name, state, detail))
-            queue.put_nowait(_END)
+            queue.put_nowait(END_OF_STREAM)
 
     def _refresh_interest(self) -> None:
         interest = set(self._subscribed)

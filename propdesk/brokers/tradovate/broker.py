@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from propdesk.brokers.base import (
+    END_OF_STREAM,
     AccountFill,
     AccountRef,
     Broker,
@@ -42,6 +43,7 @@ from propdesk.brokers.base import (
     SessionLost,
     Snapshot,
     WorkingOrder,
+    drain,
 )
 from propdesk.brokers.tradovate.endpoints import Endpoints
 from propdesk.brokers.tradovate.entities import ContractBook, EntityBook, contract_ids_in
@@ -66,7 +68,6 @@ _SNAPSHOT_LISTS = {
     "fills": "/fill/list",
 }
 _ORDER_TYPES = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit", OrderType.STOP: "Stop"}
-_END = object()
 
 
 class TradovateBroker(Broker):
@@ -151,11 +152,8 @@ class TradovateBroker(Broker):
             state = LinkState.FORCED_LOGOUT if self._session_lost else LinkState.DISCONNECTED
             yield LinkEvent(self._clock.now(), self.name, state, "not connected")
             return
-        while True:
-            item = await queue.get()
-            if item is _END:
-                return
-            yield item  # type: ignore[misc]
+        async for event in drain(queue):
+            yield event
 
     async def _open(self) -> None:
         token = await self._fresh_token()
@@ -245,7 +243,7 @@ class TradovateBroker(Broker):
                 LinkEvent(self._clock.now(), self.name, LinkState.DISCONNECTED, detail)
             )
         if queue is not None:
-            queue.put_nowait(_END)
+            queue.put_nowait(END_OF_STREAM)
         tasks = [t for t in (self._renewal, *self._side_tasks) if t is not None]
         self._renewal = None
         self._side_tasks.clear()
@@ -264,14 +262,14 @@ class TradovateBroker(Broker):
             queue.put_nowait(
                 LinkEvent(self._clock.now(), self.name, LinkState.DISCONNECTED, reason)
             )
-            queue.put_nowait(_END)
+            queue.put_nowait(END_OF_STREAM)
 
     def _end_terminal(self, state: LinkState, detail: str) -> None:
         self._session_lost = True
         queue, self._queue = self._queue, None
         if queue is not None:
             queue.put_nowait(LinkEvent(self._clock.now(), self.name, state, detail))
-            queue.put_nowait(_END)
+            queue.put_nowait(END_OF_STREAM)
 
     def _put(self, event: BrokerEvent) -> None:
         if self._queue is not None:
