@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from notice_wait import notice_matching
 
 from propdesk.brokers.base import AccountRef, LinkState, OrderRequest, OrderType
 from propdesk.brokers.sim import SimBroker, SimExchange, front_month
@@ -52,20 +53,7 @@ class Rig:
 
     async def until(self, predicate: Callable[[Notice], bool], timeout: float = 10.0) -> Notice:
         """Wait for a notice matching `predicate` (already seen ones count)."""
-        for notice in self.notices:
-            if predicate(notice):
-                return notice
-        found: asyncio.Future[Notice] = asyncio.get_running_loop().create_future()
-
-        def check(notice: Notice) -> None:
-            if not found.done() and predicate(notice):
-                found.set_result(notice)
-
-        self.runtime.notices.register(check)
-        try:
-            return await asyncio.wait_for(found, timeout)
-        finally:
-            self.runtime.notices.unregister(check)
+        return await notice_matching(self.runtime, self.notices, predicate, timeout)
 
     async def flat_at_broker(self, ref: AccountRef, timeout: float = 5.0) -> bool:
         """Poll the broker (a fresh read each time) until the account is flat, or time out."""

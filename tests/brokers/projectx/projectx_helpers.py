@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from fakes.projectx import FakeProjectX
+from notice_wait import notice_matching
 
 from propdesk.brokers.base import AccountRef
 from propdesk.brokers.projectx import ProjectXBroker, gateway_for
@@ -66,20 +67,7 @@ class Rig:
 
     async def until(self, predicate: Callable[[Notice], bool], timeout: float = 10.0) -> Notice:
         """Wait for a notice matching `predicate` (already seen ones count)."""
-        for notice in self.notices:
-            if predicate(notice):
-                return notice
-        found: asyncio.Future[Notice] = asyncio.get_running_loop().create_future()
-
-        def check(notice: Notice) -> None:
-            if not found.done() and predicate(notice):
-                found.set_result(notice)
-
-        self.runtime.notices.register(check)
-        try:
-            return await asyncio.wait_for(found, timeout)
-        finally:
-            self.runtime.notices.unregister(check)
+        return await notice_matching(self.runtime, self.notices, predicate, timeout)
 
     def state(self) -> GuardState:
         return self.runtime.accounts[self.key].risk.status.state

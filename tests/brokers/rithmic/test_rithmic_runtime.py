@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fakes.rithmic import BUY, LIMIT, MARKET, FakeRithmic
+from notice_wait import notice_matching
 from rithmic_helpers import ACCOUNTS, ES_PRICE, es_symbol, make_broker, until
 
 from propdesk.brokers.base import AccountRef, LinkState
@@ -38,20 +39,7 @@ class Rig:
 
     async def until(self, predicate: Callable[[Notice], bool], timeout: float = 10.0) -> Notice:
         """Wait for a notice matching `predicate` (already seen ones count)."""
-        for notice in self.notices:
-            if predicate(notice):
-                return notice
-        found: asyncio.Future[Notice] = asyncio.get_running_loop().create_future()
-
-        def check(notice: Notice) -> None:
-            if not found.done() and predicate(notice):
-                found.set_result(notice)
-
-        self.runtime.notices.register(check)
-        try:
-            return await asyncio.wait_for(found, timeout)
-        finally:
-            self.runtime.notices.unregister(check)
+        return await notice_matching(self.runtime, self.notices, predicate, timeout)
 
     def buy(self, account: str, qty: int, price: Decimal | None = None) -> str:
         """The strategy trades from its own session: the gateway pushes the result to propdesk."""

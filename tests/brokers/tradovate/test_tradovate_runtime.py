@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fakes.tradovate import FakeTradovate
+from notice_wait import notice_matching
 from tradovate_helpers import ACCOUNTS, ES_PRICE, make_broker, until
 
 from propdesk.brokers.base import AccountRef, LinkState
@@ -37,20 +38,7 @@ class Rig:
 
     async def until(self, predicate: Callable[[Notice], bool], timeout: float = 10.0) -> Notice:
         """Wait for a notice matching `predicate` (already seen ones count)."""
-        for notice in self.notices:
-            if predicate(notice):
-                return notice
-        found: asyncio.Future[Notice] = asyncio.get_running_loop().create_future()
-
-        def check(notice: Notice) -> None:
-            if not found.done() and predicate(notice):
-                found.set_result(notice)
-
-        self.runtime.notices.register(check)
-        try:
-            return await asyncio.wait_for(found, timeout)
-        finally:
-            self.runtime.notices.unregister(check)
+        return await notice_matching(self.runtime, self.notices, predicate, timeout)
 
     def buy(
         self, account: str, qty: int, order_type: str = "Market", price: Decimal | None = None
