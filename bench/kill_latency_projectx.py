@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _vs_bare import OPEN, ROOTS, report
 from fakes.projectx import BUY, LIMIT, FakeProjectX
 
 from propdesk.brokers.base import AccountRef
@@ -43,16 +42,8 @@ from propdesk.runtime.control import FlattenScope
 from propdesk.runtime.engine import Runtime
 from propdesk.runtime.journal import Journal
 
-CT = ZoneInfo("America/Chicago")
-OPEN = datetime(2026, 11, 24, 9, 0, tzinfo=CT)
 ACCOUNTS, ORDERS = 10, 5
-ROOTS = {"ES": Decimal(6000), "NQ": Decimal(21000), "CL": Decimal(70)}
 READS = ("Account/search", "Position/searchOpen", "Order/searchOpen", "Trade/search")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def build_venue(clock: ScaledClock) -> tuple[FakeProjectX, list[str], list[str]]:
@@ -196,15 +187,7 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         ours = await propdesk_rounds(args.rounds, Path(folder))
     floor = await floor_rounds(args.rounds)
-    for label, values in (("propdesk", ours), ("bare client", floor)):
-        print(
-            f"{label:>12}: p50 {1000 * statistics.median(values):8.2f} ms   "
-            f"p99 {1000 * pct(values, 0.99):8.2f} ms"
-        )
-    print(
-        f"{'ratio':>12}: p50 {statistics.median(ours) / statistics.median(floor):8.2f} ×   "
-        f"p99 {pct(ours, 0.99) / pct(floor, 0.99):8.2f} ×   (goal ≤ 2×)"
-    )
+    report(ours, floor)
 
 
 if __name__ == "__main__":

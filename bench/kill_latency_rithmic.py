@@ -17,22 +17,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import statistics
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import websockets
 from async_rithmic.plants.base import TEMPLATES_MAP
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _vs_bare import OPEN, ROOTS, report
 from fakes.rithmic import BUY, LIMIT, ORDER_PLANT, PNL_PLANT, FakeRithmic, frame, message
 
 from propdesk.brokers.base import AccountRef
@@ -47,17 +46,9 @@ from propdesk.runtime.control import FlattenScope
 from propdesk.runtime.engine import Runtime
 from propdesk.runtime.journal import Journal
 
-CT = ZoneInfo("America/Chicago")
-OPEN = datetime(2026, 11, 24, 9, 0, tzinfo=CT)
 ACCOUNTS, ORDERS = 10, 5
-ROOTS = {"ES": Decimal(6000), "NQ": Decimal(21000), "CL": Decimal(70)}
 SECRETS = {"password": "secret"}
 VALUES = {"username": "trader", "system": "Rithmic Test"}
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def build_venue(clock: ScaledClock) -> tuple[FakeRithmic, list[str], list[str]]:
@@ -248,15 +239,7 @@ async def main() -> None:
         finally:
             await propdesk.stop()
             await bare.stop()
-    for label, values in (("propdesk", ours), ("bare client", floor)):
-        print(
-            f"{label:>12}: p50 {1000 * statistics.median(values):8.2f} ms   "
-            f"p99 {1000 * pct(values, 0.99):8.2f} ms"
-        )
-    print(
-        f"{'ratio':>12}: p50 {statistics.median(ours) / statistics.median(floor):8.2f} ×   "
-        f"p99 {pct(ours, 0.99) / pct(floor, 0.99):8.2f} ×   (goal ≤ 2×)"
-    )
+    report(ours, floor)
 
 
 if __name__ == "__main__":
