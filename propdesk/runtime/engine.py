@@ -54,6 +54,7 @@ from propdesk.runtime.accounts import (
     setup_from_json,
     setup_to_json,
 )
+from propdesk.runtime.collector import COLLECTOR
 from propdesk.runtime.control import FlattenScope
 from propdesk.runtime.inbox import Inbox
 from propdesk.runtime.journal import Journal, rebuild
@@ -238,7 +239,10 @@ class Runtime:
             account.fill_ids.add(event.fill.fill_id)
         account.fills += 1
         acted = self._apply(account, event.fill)
-        self.notices.emit(FillBooked(event.fill.ts, account.key, event.fill))
+        ledger = account.risk.ledger
+        self.notices.emit(
+            FillBooked(event.fill.ts, account.key, event.fill, ledger.equity, ledger.day_pnl)
+        )
         return acted
 
     def _apply_mark(self, broker: str, mark: Mark) -> bool:
@@ -278,8 +282,10 @@ class Runtime:
         # Recorded before acted on: the journal is durable before any request leaves.
         self.journal.commit()
         if after is not before:
+            ledger = account.risk.ledger
+            reason = account.risk.status.reason
             self.notices.emit(
-                StateChanged(ts, account.key, before, after, account.risk.status.reason)
+                StateChanged(ts, account.key, before, after, reason, ledger.equity, ledger.day_pnl)
             )
         for action in actions:
             self.notices.emit(ActionTaken(ts, account.key, action))
@@ -461,11 +467,13 @@ class Runtime:
         """Flatten and lock the accounts in scope; returns each account's verified result."""
         now = self.clock.now()
         accounts = self.select(scope)
-        for account in accounts:
-            self._apply(account, KillRequest(now, reason))
-        results = await self.killswitch.flatten_many(a.ref for a in accounts)
-        # The done-callbacks ran the FlatVerified step; wait for any still queued.
-        await asyncio.sleep(0)
+        # From the first journal write: the kill's own allocations must not start a collection.
+        with COLLECTOR.held():
+            for account in accounts:
+                self._apply(account, KillRequest(now, reason))
+            results = await self.killswitch.flatten_many(a.ref for a in accounts)
+            # The done-callbacks ran the FlatVerified step; wait for any still queued.
+            await asyncio.sleep(0)
         return results
 
     def unlock(self, key: str, *, confirmed: bool, scope: str | None = None) -> GuardState:

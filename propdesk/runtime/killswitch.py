@@ -24,6 +24,7 @@ from propdesk.brokers.base import (
     WorkingOrder,
 )
 from propdesk.domain.clock import Clock
+from propdesk.runtime.collector import COLLECTOR
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,12 @@ class KillSwitch:
         return issued, [r for r in results if isinstance(r, BaseException)]
 
     async def _flatten(self, account: AccountRef) -> FlattenResult:
+        # Released by the coroutine itself, not a done-callback: a flatten that ends inside its
+        # eager start must not leave the collector off until the loop's next turn.
+        with COLLECTOR.held():
+            return await self._flatten_held(account)
+
+    async def _flatten_held(self, account: AccountRef) -> FlattenResult:
         started = time.perf_counter()
         # Started eagerly, this runs before `flatten` stores the task: store it first, so a second
         # FLATTEN during the requests below joins this one instead of starting another.

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from propdesk.brokers.base import LinkState
@@ -33,6 +34,10 @@ class StateChanged:
     old: GuardState
     new: GuardState
     reason: str
+    # The account's equity and day P&L at the change: the chart's marker goes there, and a
+    # subscriber never has to read the runtime's accounts from inside the runtime's call.
+    equity: Decimal
+    day_pnl: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,8 @@ class FillBooked:
     ts: datetime
     account: str
     fill: Fill
+    equity: Decimal  # after the fill: where the chart's marker goes
+    day_pnl: Decimal
 
 
 @dataclass(frozen=True, slots=True)

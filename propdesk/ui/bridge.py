@@ -95,7 +95,7 @@ class Bridge(QObject):
         # One queued event per burst of notices, not one per notice: a flatten of 20 accounts
         # brings ~90 notices, and as many Qt events queued ahead of the kill's next step delayed
         # it (bench/ui_firehose.py).
-        self._pending: list[tuple[Notice, tuple[float, float] | None]] = []
+        self._pending: list[Notice] = []
         self._batch_ready.connect(self._on_batch, Qt.ConnectionType.QueuedConnection)
         # While a flatten starts, the batch waits too (as frames do), then is tried again.
         self._batch_retry = QTimer(self)
@@ -183,20 +183,14 @@ class Bridge(QObject):
         return self.account(key).samples
 
     def _from_runtime(self, notice: Notice) -> None:
-        """The runtime's call: queue the notice and return; a marker also notes the equity now.
+        """The runtime's call: queue the notice and return.
 
-        Now, not when the queue is handled: by then the runtime may have booked more marks, and a
-        fill's marker belongs at the equity the fill left (two Decimal sums, no drawing).
+        It runs inside the runtime's step, on the kill's path too: nothing here reads or converts
+        anything (a marker's equity travels in its notice).
         """
-        marked: tuple[float, float] | None = None
-        if isinstance(notice, FillBooked | StateChanged):
-            account = self.runtime.accounts.get(notice.account)
-            if account is not None:
-                ledger = account.risk.ledger
-                marked = (float(ledger.equity), float(ledger.day_pnl))
         if not self._pending:
             self._batch_ready.emit()
-        self._pending.append((notice, marked))
+        self._pending.append(notice)
 
     def _on_batch(self) -> None:
         if self._pending and self._yielding():
@@ -208,14 +202,15 @@ class Bridge(QObject):
         """Deliver the notices waiting now (a finished flatten shows its summary after them)."""
         self._batch_retry.stop()
         pending, self._pending = self._pending, []
-        for notice, marked in pending:
-            if marked is not None and isinstance(notice, FillBooked | StateChanged):
-                self._on_marked(notice, *marked)
+        for notice in pending:
+            if isinstance(notice, FillBooked | StateChanged):
+                self._on_marked(notice)
             self.notice.emit(notice)
 
-    def _on_marked(self, notice: FillBooked | StateChanged, equity: float, day_pnl: float) -> None:
+    def _on_marked(self, notice: FillBooked | StateChanged) -> None:
         history = self.account(notice.account)
         t = notice.ts.timestamp()
+        equity, day_pnl = float(notice.equity), float(notice.day_pnl)
         if isinstance(notice, FillBooked):
             side = 1.0 if notice.fill.side is Side.BUY else -1.0
             history.fills.append(t, equity, day_pnl, side)

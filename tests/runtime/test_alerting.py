@@ -43,6 +43,7 @@ from propdesk.runtime.notices import (
 CT = ZoneInfo("America/Chicago")
 TS = datetime(2026, 11, 24, 9, 30, tzinfo=CT)
 ACCOUNT = "sim:TS-50K"
+EQUITY, DAY_PNL = Decimal(48_700), Decimal(-1_300)  # the account at the notice
 NAMES = {ACCOUNT: "Topstep 50K", "sim:APEX-50K": "Apex 50K"}
 BROKERS = {"sim": [ACCOUNT, "sim:APEX-50K"]}
 
@@ -64,7 +65,7 @@ def link(state: LinkState, detail: str = "") -> LinkChanged:
 
 
 def changed(old: GuardState, new: GuardState, reason: str = "daily loss 52% used") -> StateChanged:
-    return StateChanged(TS, ACCOUNT, old, new, reason)
+    return StateChanged(TS, ACCOUNT, old, new, reason, EQUITY, DAY_PNL)
 
 
 def flatten(rule: str, reason: str = "daily loss limit reached", account: str = ACCOUNT) -> Notice:
@@ -291,7 +292,7 @@ def test_the_guards_other_actions_are_not_alerts_of_their_own(action) -> None:
 def test_fills_are_not_alerts(instruments) -> None:
     contract = Contract(instruments.instrument("ES"), "Z", 2026)
     fill = Fill(TS, contract, Side.BUY, 1, Decimal("6000.00"), fill_id="f1")
-    assert policy()(FillBooked(TS, ACCOUNT, fill)) is None
+    assert policy()(FillBooked(TS, ACCOUNT, fill, EQUITY, DAY_PNL)) is None
 
 
 # -- the rate limit -----------------------------------------------------------------------------
@@ -302,7 +303,9 @@ def test_an_identical_alert_is_not_repeated_within_the_quiet_time() -> None:
     assert alerts(warning) is not None
     clock.now += 30
     assert alerts(warning) is None
-    other = StateChanged(TS, "sim:APEX-50K", GuardState.ACTIVE, GuardState.WARNING, "x")
+    other = StateChanged(
+        TS, "sim:APEX-50K", GuardState.ACTIVE, GuardState.WARNING, "x", EQUITY, DAY_PNL
+    )
     assert alerts(other) is not None, "another account's alert is another alert"
     clock.now += 31
     assert alerts(warning) is not None, "after the quiet time it goes out again"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +16,7 @@ from propdesk.domain.calendar import TradingCalendar
 from propdesk.domain.events import Side
 from propdesk.domain.instruments import Contract, InstrumentBook
 from propdesk.runtime.clock import ScaledClock
+from propdesk.runtime.collector import COLLECTOR
 from propdesk.runtime.killswitch import KillSwitch
 
 OPEN = datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("America/Chicago"))
@@ -119,3 +121,30 @@ async def test_unknown_connection(venue: tuple) -> None:
     result = await switch(broker, AccountRef("nowhere", "X")).flatten(AccountRef("nowhere", "X"))
     assert not result.flat
     assert "no connection named 'nowhere'" in result.detail
+
+
+async def test_no_automatic_collection_while_a_flatten_is_in_flight(venue: tuple) -> None:
+    _, broker, ref, es = venue
+    await hold(broker, ref, es, 1)
+    broker.reject_next(2, "risk check failed (injected)")  # a flatten that has to retry
+    assert gc.isenabled()
+    kill = switch(broker, ref)
+    task = kill.flatten(ref)
+    assert not gc.isenabled(), "a collection must not land between the requests and the read"
+    assert kill.flatten(ref) is task
+    assert COLLECTOR.holders == 1, "a joined press holds nothing more"
+    result = await task
+    assert result.flat
+    assert result.attempts >= 2
+    assert gc.isenabled()
+    assert COLLECTOR.holders == 0
+
+
+async def test_the_collector_comes_back_after_a_flatten_that_fails(venue: tuple) -> None:
+    _, broker, ref, es = venue
+    await hold(broker, ref, es, 1, resting=0)
+    broker.forced_logout()
+    result = await switch(broker, ref).flatten(ref)
+    assert not result.flat
+    assert gc.isenabled()
+    assert COLLECTOR.holders == 0

@@ -175,7 +175,11 @@ async def test_locked_account_undoes_whatever_the_strategy_does(rig: Rig) -> Non
 async def test_a_mark_through_the_floor_flattens_and_locks(rig: Rig) -> None:
     ref = rig.refs[0]  # Topstep 50K: daily limit 1,000, the user's stop at 750
     await buy(rig, ref, 2)
-    await rig.until(lambda n: isinstance(n, FillBooked) and n.account == str(ref))
+    filled = await rig.until(lambda n: isinstance(n, FillBooked) and n.account == str(ref))
+    # The notices carry the account's figures at that instant (the chart's markers go there).
+    start = rig.runtime.accounts[str(ref)].risk.ledger.day_start_balance
+    assert filled.equity - start == filled.day_pnl
+    assert -100 < filled.day_pnl <= 0, "a fresh buy costs at most its spread and fees"
     bid = rig.exchange.quote(rig.es).mark.bid  # type: ignore[union-attr]
     rig.exchange.move_price(rig.es, bid - 10)  # −10 points × 2 × $50 = −1,000
     changed = await rig.until(
@@ -184,6 +188,8 @@ async def test_a_mark_through_the_floor_flattens_and_locks(rig: Rig) -> None:
         )
     )
     assert "daily" in changed.reason
+    assert changed.day_pnl <= -1000, "flattening at the mark that broke the daily limit"
+    assert changed.equity - start == changed.day_pnl
     await rig.until(
         lambda n: (
             isinstance(n, StateChanged) and n.account == str(ref) and n.new is GuardState.LOCKED

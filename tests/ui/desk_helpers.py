@@ -65,7 +65,8 @@ class Desk:
         contract = self.runtime.instruments.parse("ESZ6")
         fill = Fill(when, contract, Side(side), qty, Decimal(price))
         self._step(key, fill, when)
-        self.runtime.notices.emit(FillBooked(when, key, fill))
+        ledger = self.runtime.accounts[key].risk.ledger
+        self.runtime.notices.emit(FillBooked(when, key, fill, ledger.equity, ledger.day_pnl))
         return fill
 
     def mark(self, key: str, when: datetime, bid: str) -> None:
@@ -78,8 +79,10 @@ class Desk:
         account.risk.process(event)
         after: GuardState = account.risk.status.state
         if after is not before:
-            reason = account.risk.status.reason
-            self.runtime.notices.emit(StateChanged(when, key, before, after, reason))
+            reason, ledger = account.risk.status.reason, account.risk.ledger
+            self.runtime.notices.emit(
+                StateChanged(when, key, before, after, reason, ledger.equity, ledger.day_pnl)
+            )
 
     def deliver(self) -> None:
         """Run the queued notices (the bridge's connection is queued, as with the real runtime)."""

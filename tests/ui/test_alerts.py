@@ -36,6 +36,8 @@ from propdesk.ui.sound import SoundPlayer, player_command, sound_file
 from propdesk.ui.tray import ConsoleTray
 
 pytestmark = pytest.mark.timeout(60)
+# Equity and day P&L at a notice: the alerts do not read them, the chart marker does.
+AT = (Decimal(50_000), Decimal(0))
 
 
 @dataclass
@@ -247,7 +249,7 @@ async def test_notices_reach_the_channels_queued_never_inside_the_runtimes_call(
         runtime = console.workspace.runtime
         key = next(iter(runtime.accounts))
         notice = StateChanged(
-            runtime.clock.now(), key, GuardState.ACTIVE, GuardState.REDUCE_ONLY, "test: 66%"
+            runtime.clock.now(), key, GuardState.ACTIVE, GuardState.REDUCE_ONLY, "test: 66%", *AT
         )
         sounds = len(w.sound.played)
         runtime.notices.emit(notice)
@@ -267,7 +269,7 @@ async def test_channels_switched_off_stay_silent(tmp_path, qtbot, monkeypatch) -
         key = next(iter(runtime.accounts))
         now = runtime.clock.now()
         runtime.notices.emit(
-            StateChanged(now, key, GuardState.ACTIVE, GuardState.WARNING, "test: 51%")
+            StateChanged(now, key, GuardState.ACTIVE, GuardState.WARNING, "test: 51%", *AT)
         )
         runtime.notices.emit(Alert(now, Level.WARNING, "test: marker", key))
         await until(lambda: any(m.body == "test: 51%" for m in w.alerts.recent), what="the message")
@@ -295,7 +297,7 @@ async def test_a_failing_phone_says_so_once_on_the_banner(tmp_path, qtbot, monke
         now = runtime.clock.now()
         for key in keys:
             runtime.notices.emit(
-                StateChanged(now, key, GuardState.ACTIVE, GuardState.WARNING, "test: 50%")
+                StateChanged(now, key, GuardState.ACTIVE, GuardState.WARNING, "test: 50%", *AT)
             )
         sender = w.alerts.phone
         assert sender is not None
