@@ -35,6 +35,7 @@ from propdesk.ui.account_card import MIN_WIDTH, AccountCard
 from propdesk.ui.banner import AlertBanner
 from propdesk.ui.bridge import Bridge, Frame
 from propdesk.ui.header import Header
+from propdesk.ui.paint_hold import PaintHold
 from propdesk.ui.pnl_chart import PnlChart
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,7 @@ class MainWindow(QMainWindow):
         # While a flatten from this window sends its requests and verifies, nothing is painted
         # (at most HOLD_DRAWING_MS): the kill and the drawing share one thread, and a repaint
         # landing between the requests and the verification delayed it (bench/ui_firehose.py).
+        self._paint_hold = PaintHold(self)
         self._drawing_hold = QTimer(self)
         self._drawing_hold.setSingleShot(True)
         self._drawing_hold.setInterval(HOLD_DRAWING_MS)
@@ -335,13 +337,17 @@ class MainWindow(QMainWindow):
         # The progress line waits for the hold to end: while nothing is painted it would not be
         # seen, and restyling the banner now would only delay the verification.
         self._progress = progress
-        self.setUpdatesEnabled(False)
+        self._paint_hold.hold()
         self._drawing_hold.start()
+
+    @property
+    def painting_held(self) -> bool:
+        """True while a flatten from this window keeps its repaints back."""
+        return self._paint_hold.held
 
     def _resume_drawing(self) -> None:
         self._drawing_hold.stop()
-        if not self.updatesEnabled():
-            self.setUpdatesEnabled(True)
+        self._paint_hold.release()
         if self._progress and self.kill_tasks:
             self.banner.show_text(Level.WARNING, self._progress)
         self._progress = ""

@@ -67,11 +67,11 @@ def qapp() -> QApplication:
 
 @pytest.fixture(autouse=True)
 def no_leftover_timers_threads_or_loop_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    started: list[QTimer] = []
+    started: dict[int, QTimer] = {}  # by identity: the loop's drain timer starts every turn
     original = QTimer.start
 
     def start(self: QTimer, *args: Any) -> None:
-        started.append(self)
+        started[id(self)] = self
         original(self, *args)
 
     monkeypatch.setattr(QTimer, "start", start)
@@ -79,14 +79,14 @@ def no_leftover_timers_threads_or_loop_errors(monkeypatch: pytest.MonkeyPatch) -
     LOOP_ERRORS.clear()
     yield
     running = []
-    for timer in started:
+    for timer in started.values():
         try:
             if timer.isActive():
                 running.append(f"{timer!r} interval {timer.interval()} ms")
         except RuntimeError:
             continue  # its C++ object is gone: it cannot fire
     alive = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
-    for timer in started:
+    for timer in started.values():
         with contextlib.suppress(RuntimeError):
             timer.stop()
     problems = [f"QTimer still running: {r}" for r in running]

@@ -82,8 +82,10 @@ async def test_flatten_all_click_flattens_verifies_and_locks_every_account(tmp_p
 
         qtbot.mouseClick(window.flatten_all_button, Qt.MouseButton.LeftButton)
         assert window.kill_tasks, "the click returns at once; the flatten runs as a task"
+        assert window.painting_held, "no repaint lands between the requests and the verification"
 
         await until(lambda: window.last_kill is not None, what="the flatten to finish")
+        assert not window.painting_held, "the window paints again once every account is verified"
         assert {r.account for r in window.last_kill} == set(runtime.accounts)
         assert all(r.flat for r in window.last_kill), window.last_kill
         await _flat_at_broker(console)
