@@ -110,6 +110,7 @@ class Bridge(QObject):
         self._timer.timeout.connect(self.tick)
         self._attached = True
         self._flatten_seen: float | None = None  # monotonic: when a frame first met a flatten
+        self._held = False  # the window holds notices and frames while its own flatten starts
 
     def start(self) -> None:
         self.tick()
@@ -127,12 +128,27 @@ class Bridge(QObject):
     def running(self) -> bool:
         return self._timer.isActive()
 
+    def hold(self) -> None:
+        """Queue notices without a word to Qt and skip frames, until `release`.
+
+        For a flatten started from the window: set before its requests, so not even the one queued
+        call per burst of notices reaches Qt's queue ahead of the verification (bench/kill_parity.py).
+        """
+        self._held = True
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        if self._pending:
+            self._batch_ready.emit()
+
     def tick(self) -> Frame:
         """One frame: read every account once, sample its history, tell the widgets.
 
         Skipped (the last frame stands) while a flatten that just started runs: see `_yielding`.
         """
-        if self.current is not None and self._yielding():
+        if self.current is not None and (self._held or self._yielding()):
             return self.current
         runtime = self.runtime
         now = runtime.clock.now()
@@ -188,7 +204,7 @@ class Bridge(QObject):
         It runs inside the runtime's step, on the kill's path too: nothing here reads or converts
         anything (a marker's equity travels in its notice).
         """
-        if not self._pending:
+        if not self._pending and not self._held:
             self._batch_ready.emit()
         self._pending.append(notice)
 

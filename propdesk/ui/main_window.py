@@ -323,6 +323,7 @@ class MainWindow(QMainWindow):
     def _kill(self, scope: FlattenScope, reason: str, what: str) -> None:
         # Started eagerly: the kill runs inside the click until its first real wait, so its cancel
         # and close requests go out before Qt delivers anything else queued (repaints, notices).
+        self.bridge.hold()  # its notices wait without even a queued call to Qt
         task = asyncio.Task(
             self.runtime.kill(scope, reason),
             loop=asyncio.get_running_loop(),
@@ -333,6 +334,7 @@ class MainWindow(QMainWindow):
         task.add_done_callback(lambda t: self._kill_done(t, what))
         progress = f"Flattening {what}: cancel, close, verify flat…"
         if task.done():
+            self.bridge.release()
             return
         # The progress line waits for the hold to end: while nothing is painted it would not be
         # seen, and restyling the banner now would only delay the verification.
@@ -348,6 +350,7 @@ class MainWindow(QMainWindow):
     def _resume_drawing(self) -> None:
         self._drawing_hold.stop()
         self._paint_hold.release()
+        self.bridge.release()
         if self._progress and self.kill_tasks:
             self.banner.show_text(Level.WARNING, self._progress)
         self._progress = ""
