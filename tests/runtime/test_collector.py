@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from propdesk.runtime.collector import CollectorPause
+from propdesk.runtime.collector import MAX_PAUSE, CollectorPause
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +53,26 @@ def test_more_releases_than_holds_is_a_bug_not_a_silent_count() -> None:
     pause = CollectorPause()
     with pytest.raises(RuntimeError, match="more often than held"):
         pause.release()
+
+
+def test_flattens_that_keep_overlapping_still_let_a_young_collection_run(monkeypatch) -> None:
+    gc.enable()
+    now = [0.0]
+    pause = CollectorPause(clock=lambda: now[0])
+    collected: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
+    pause.hold()
+    now[0] = MAX_PAUSE / 2
+    pause.hold()  # a second flatten soon after: no collection yet
+    pause.release()
+    assert collected == []
+    now[0] = MAX_PAUSE + 1
+    pause.hold()  # still paused, for longer than MAX_PAUSE: the young generations first
+    assert collected == [1]
+    assert not gc.isenabled(), "and the pause goes on"
+    now[0] = MAX_PAUSE + 2
+    pause.hold()
+    assert collected == [1], "not again until another MAX_PAUSE has passed"
+    for _ in range(3):
+        pause.release()
+    assert gc.isenabled()
