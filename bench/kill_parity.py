@@ -6,8 +6,8 @@ runtime's own session) under the same 10,000 marks/s firehose as bench/ui_fireho
 - console: the qasync loop (`ConsoleLoop`) with the 1920×1080 window drawing 23 h of chart history
   every 100 ms; the kill is a click on FLATTEN ALL.
 
-Two identical headless desks built one after the other differ by up to ±20% at p50 (measured: the
-p50 of 30 rounds ranged 1.80–2.58 ms issued over five desks in one process), more than the
+Two identical headless desks built one after the other differ at p50 by 5–10% on a quiet machine
+and by up to ±20% when the machine is busy (the bench prints each desk's p50), as much as the
 difference this bench looks for. So it never compares one desk with one desk: it builds `--pairs`
 pairs of desks, alternating which setup goes first, after one warm-up pair that is not counted, and
 pools each setup's rounds. The console/headless ratio of each percentile comes with a 95% interval
