@@ -231,9 +231,9 @@ class MainWindow(QMainWindow):
         box.addWidget(self.chart, 1)
         self.setCentralWidget(central)
 
-        # While a flatten from this window sends its requests and verifies, nothing is painted
-        # (at most HOLD_DRAWING_MS): the kill and the drawing share one thread, and a repaint
-        # landing between the requests and the verification delayed it (bench/ui_firehose.py).
+        # While a flatten from this window sends its requests and verifies, nothing is painted or
+        # laid out (at most HOLD_DRAWING_MS): the kill and the drawing share one thread, and a
+        # repaint landing between the requests and the verification delayed it (bench/ui_firehose.py).
         self._paint_hold = PaintHold(self)
         self._drawing_hold = QTimer(self)
         self._drawing_hold.setSingleShot(True)
@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
 
     @property
     def painting_held(self) -> bool:
-        """True while a flatten from this window keeps its repaints back."""
+        """True while a flatten from this window keeps repaints and relayouts back."""
         return self._paint_hold.held
 
     def _resume_drawing(self) -> None:
