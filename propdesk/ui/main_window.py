@@ -16,7 +16,6 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
-    QMainWindow,
     QMessageBox,
     QPushButton,
     QScrollArea,
@@ -131,7 +130,7 @@ class CardScroll(QScrollArea):
         self.follow_content()
 
 
-class MainWindow(QMainWindow):
+class MainWindow(QWidget):
     quit_requested = Signal()
     settings_requested = Signal()  # Settings / Leave demo: the console opens the settings
 
@@ -160,8 +159,10 @@ class MainWindow(QMainWindow):
         self.bridge.alert.connect(self._on_alert)
         self.bridge.flatten_finished.connect(self._on_flatten_finished)
 
-        central = QWidget()
-        box = QVBoxLayout(central)
+        # A plain widget, not a QMainWindow: with no docks or bars to arrange, QMainWindow's layout
+        # only added a geometry animation (of 0 ms, a new QPropertyAnimation each time) for every
+        # relayout, some landing inside a flatten (bench/kill_parity.py).
+        box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(0)
 
@@ -229,7 +230,6 @@ class MainWindow(QMainWindow):
         self.chart.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
         box.addWidget(scroll)
         box.addWidget(self.chart, 1)
-        self.setCentralWidget(central)
 
         # While a flatten from this window sends its requests and verifies, nothing is painted or
         # laid out (at most HOLD_DRAWING_MS): the kill and the drawing share one thread, and a
