@@ -146,3 +146,9 @@ def test_closing_drops_the_timers_too(qapp) -> None:
     QEventLoop().processEvents()
     assert ran == []
     assert not timer.cancelled(), "dropped with the loop, not cancelled by anyone"
+
+
+async def test_work_from_a_thread_comes_back_through_the_loop() -> None:
+    """`asyncio.to_thread` (the journal's checkpoint uses it): qasync's executor and its
+    thread-safe call_soon hand the result back to this loop."""
+    assert await asyncio.wait_for(asyncio.to_thread(sum, range(10)), 5) == 45
