@@ -246,6 +246,15 @@ class Broker(abc.ABC):
     async def snapshot(self, accounts: Iterable[AccountRef] | None = None) -> Snapshot:
         """Read accounts, positions, working orders and today's fills afresh from the broker."""
 
+    async def exposure(self, account: AccountRef) -> Snapshot:
+        """A fresh read of one account's positions and working orders: what a flatten verifies.
+
+        The full snapshot by default. A broker whose snapshot costs several requests an account
+        against a rate limit reads only these two, so verifying a kill of many accounts does not
+        spend the limit on balances and fills (ProjectX).
+        """
+        return await self.snapshot([account])
+
     @abc.abstractmethod
     async def place(self, account: AccountRef, order: OrderRequest) -> str:
         """Send an order; returns the broker's order id."""

@@ -155,7 +155,7 @@ class KillSwitch:
                     raise next(e for e in errors if isinstance(e, SessionLost))
                 if pause:
                     await self._clock.sleep(pause)
-                snapshot = await broker.snapshot([account])
+                snapshot = await broker.exposure(account)
             except SessionLost as exc:
                 return FlattenResult(name, False, f"session lost: {exc}", attempt, started, issued)
             except (BrokerError, OSError, TimeoutError) as exc:

@@ -216,6 +216,20 @@ class ProjectXBroker(Broker):
         except PayloadError as exc:
             raise BrokerError(f"{self.name}: unreadable snapshot: {exc}") from exc
 
+    async def exposure(self, account: AccountRef) -> Snapshot:
+        """Positions and working orders only: 2 requests, not the snapshot's 4 (200 a minute)."""
+        account_id = self._account_id(account)
+        now = self._clock.now()
+        positions, orders = await asyncio.gather(
+            self._post("Position/searchOpen", {"accountId": account_id}),
+            self._post("Order/searchOpen", {"accountId": account_id}),
+        )
+        replies = AccountReplies(account, account_id, positions, orders, {"trades": []})
+        try:
+            return read_snapshot(now, {"accounts": []}, [replies], self._contract)
+        except PayloadError as exc:
+            raise BrokerError(f"{self.name}: unreadable positions or orders: {exc}") from exc
+
     async def place(self, account: AccountRef, order: OrderRequest) -> str:
         body: dict[str, Any] = {
             "accountId": self._account_id(account),

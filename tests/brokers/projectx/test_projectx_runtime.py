@@ -87,6 +87,24 @@ async def test_partial_fills_during_a_flatten_are_closed_until_flat(rig: Rig) ->
     assert len(closes) == result.attempts
 
 
+async def test_a_flatten_verifies_with_two_reads_an_attempt_not_the_whole_snapshot(
+    rig: Rig,
+) -> None:
+    """200 requests a minute: verifying a kill of 20 accounts must not spend 4 reads on each."""
+    rig.fake.partial_closes = True
+    rig.fake.place(ACCOUNT_ID, ES, BUY, 2)
+    await rig.until(lambda n: isinstance(n, FillBooked))
+    await condition(lambda: rig.runtime.accounts[rig.key].positions.get("ESZ26") is not None)
+    before = len(rig.fake.requests)
+    [result] = await rig.runtime.kill(FlattenScope(accounts=(rig.key,)), reason="test")
+    assert result.flat, result
+    during = [path for path, _ in rig.fake.requests[before:]]
+    assert during.count("Position/searchOpen") == result.attempts
+    assert during.count("Order/searchOpen") == result.attempts
+    assert "Account/search" not in during
+    assert "Trade/search" not in during
+
+
 @pytest.mark.parametrize("protocol", [DOWN_LIMIT])
 async def test_down_longer_than_allowed_flattens_and_locks_on_reconnect(rig: Rig) -> None:
     await condition(lambda: ACCOUNT_ID in rig.fake.subscribed_accounts())
