@@ -3,7 +3,7 @@
 FLATTEN ALL on ACCOUNTS accounts × len(ROOTS) positions × ORDERS working orders, two ways:
 - propdesk: `Runtime.kill` (journal, guard, kill switch, the adapter: `Order/cancel` per order,
   then, once those are answered, `Position/closeContract` per position, then a fresh read per
-  account: `Account/search`, `Position/searchOpen`, `Order/searchOpen`, `Trade/search`);
+  account of what a flatten verifies: `Position/searchOpen`, `Order/searchOpen`);
 - floor: a bare httpx client sending the same requests in the same order and the same reads, with
   no logic at all.
 Prints p50/p99 of "verified flat" (ms from the call) and the ratio; asserts nothing.
@@ -32,7 +32,6 @@ from fakes.projectx import BUY, LIMIT, FakeProjectX
 
 from propdesk.brokers.base import AccountRef
 from propdesk.brokers.projectx import from_settings
-from propdesk.brokers.projectx.snapshot import trading_day_start
 from propdesk.brokers.sim import front_month
 from propdesk.domain.protocol import Protocol
 from propdesk.resources import load_instruments, load_profiles
@@ -43,7 +42,7 @@ from propdesk.runtime.engine import Runtime
 from propdesk.runtime.journal import Journal
 
 ACCOUNTS, ORDERS = 10, 5
-READS = ("Account/search", "Position/searchOpen", "Order/searchOpen", "Trade/search")
+READS = ("Position/searchOpen", "Order/searchOpen")  # the adapter's exposure() read
 
 
 def build_venue(clock: ScaledClock) -> tuple[FakeProjectX, list[str], list[str]]:
@@ -129,17 +128,9 @@ async def floor_rounds(rounds: int) -> list[float]:
             return reply
 
         async def flat(account_id: int) -> bool:
-            since = trading_day_start(clock.now()).isoformat()
-            bodies = [
-                {"onlyActiveAccounts": False},
-                {"accountId": account_id},
-                {"accountId": account_id},
-                {"accountId": account_id, "startTimestamp": since},
-            ]
-            replies = await asyncio.gather(
-                *(post(p, b) for p, b in zip(READS, bodies, strict=True))
-            )
-            return not replies[1]["positions"] and not replies[2]["orders"]
+            body = {"accountId": account_id}
+            positions, orders = await asyncio.gather(*(post(p, body) for p in READS))
+            return not positions["positions"] and not orders["orders"]
 
         async def flatten(account_id: int, contracts: list[str], orders: list[int]) -> float:
             await asyncio.gather(
