@@ -27,19 +27,14 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _vs_bare import OPEN, ROOTS, report
+from _vs_bare import OPEN, ROOTS, kill_round, report, watched
 from fakes.projectx import BUY, LIMIT, FakeProjectX
 
-from propdesk.brokers.base import AccountRef
 from propdesk.brokers.projectx import from_settings
 from propdesk.brokers.sim import front_month
-from propdesk.domain.protocol import Protocol
-from propdesk.resources import load_instruments, load_profiles
-from propdesk.runtime.accounts import AccountSetup
+from propdesk.resources import load_instruments
+from propdesk.runtime.accounts import LiveAccount
 from propdesk.runtime.clock import ScaledClock
-from propdesk.runtime.control import FlattenScope
-from propdesk.runtime.engine import Runtime
-from propdesk.runtime.journal import Journal
 
 ACCOUNTS, ORDERS = 10, 5
 READS = ("Position/searchOpen", "Order/searchOpen")  # the adapter's exposure() read
@@ -71,11 +66,16 @@ def load(fake: FakeProjectX, contract_ids: list[str]) -> None:
             fake.place(account_id, contract_id, BUY, 1, LIMIT, limit_price=far)
 
 
+def loaded(account: LiveAccount) -> bool:
+    """The runtime sees this round's working orders and positions of the account."""
+    return len(account.orders) >= ORDERS and len(account.positions) >= len(ROOTS)
+
+
 async def propdesk_rounds(rounds: int, folder: Path) -> list[float]:
     clock = ScaledClock(OPEN, speed=1.0)
     fake, names, contract_ids = build_venue(clock)
     await fake.start()
-    instruments, profiles = load_instruments(), load_profiles()
+    instruments = load_instruments()
     broker = from_settings(
         {"username": fake.username, "firm": "topstepx"},
         environment="demo",
@@ -86,26 +86,19 @@ async def propdesk_rounds(rounds: int, folder: Path) -> list[float]:
         clock=clock,
         name="px",
     )
-    profile = profiles.get("topstep-combine-150k")
-    setups = [AccountSetup(AccountRef("px", n), profile, Protocol.none()) for n in names]
-    journal = Journal(folder / "kill-projectx.sqlite")
-    runtime = Runtime([broker], setups, clock=clock, journal=journal, instruments=instruments)
+    runtime, journal = watched(
+        broker,
+        names,
+        clock=clock,
+        instruments=instruments,
+        journal_path=folder / "kill-projectx.sqlite",
+    )
     await runtime.start()
     verified: list[float] = []
     try:
         for _ in range(rounds):
             load(fake, contract_ids)
-            while len(runtime.inbox) or any(
-                len(a.orders) < ORDERS or len(a.positions) < len(ROOTS)
-                for a in runtime.accounts.values()
-            ):
-                await asyncio.sleep(0.001)
-            started = time.perf_counter()
-            results = await runtime.kill(FlattenScope(all=True), reason="bench")
-            assert all(r.flat for r in results), [r.detail for r in results if not r.flat]
-            verified.append(max(r.verified for r in results if r.verified) - started)  # type: ignore[operator]
-            for account in runtime.accounts.values():
-                runtime.unlock(account.key, confirmed=True)
+            verified.append(await kill_round(runtime, loaded))
     finally:
         await runtime.stop()
         journal.close()

@@ -31,20 +31,15 @@ from async_rithmic.plants.base import TEMPLATES_MAP
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _vs_bare import OPEN, ROOTS, report
+from _vs_bare import OPEN, ROOTS, kill_round, report, watched
 from fakes.rithmic import BUY, LIMIT, ORDER_PLANT, PNL_PLANT, FakeRithmic, frame, message
 
-from propdesk.brokers.base import AccountRef
 from propdesk.brokers.rithmic import from_settings
 from propdesk.brokers.rithmic.mapping import rithmic_symbol
 from propdesk.brokers.sim import front_month
-from propdesk.domain.protocol import Protocol
-from propdesk.resources import load_instruments, load_profiles
-from propdesk.runtime.accounts import AccountSetup
+from propdesk.resources import load_instruments
+from propdesk.runtime.accounts import LiveAccount
 from propdesk.runtime.clock import ScaledClock
-from propdesk.runtime.control import FlattenScope
-from propdesk.runtime.engine import Runtime
-from propdesk.runtime.journal import Journal
 
 ACCOUNTS, ORDERS = 10, 5
 SECRETS = {"password": "secret"}
@@ -77,6 +72,11 @@ def load(fake: FakeRithmic, symbols: list[str]) -> None:
             fake.place(account_id, BUY, symbol, 1, LIMIT, far)
 
 
+def loaded(account: LiveAccount) -> bool:
+    """The runtime sees this round's working orders and positions of the account."""
+    return len(account.orders) >= ORDERS and len(account.risk.ledger.positions) >= len(ROOTS)
+
+
 class PropdeskSide:
     """The runtime over the adapter, on its own fake gateway."""
 
@@ -84,7 +84,7 @@ class PropdeskSide:
         clock = ScaledClock(OPEN, speed=1.0)
         self.fake, names, self.symbols = build_venue(clock)
         await self.fake.start()
-        instruments, profiles = load_instruments(), load_profiles()
+        instruments = load_instruments()
         broker = from_settings(
             VALUES,
             environment="demo",
@@ -95,29 +95,18 @@ class PropdeskSide:
             clock=clock,
             name="rith",
         )
-        profile = profiles.get("topstep-combine-150k")
-        setups = [AccountSetup(AccountRef("rith", n), profile, Protocol.none()) for n in names]
-        self.journal = Journal(folder / "kill-rithmic.sqlite")
-        self.runtime = Runtime(
-            [broker], setups, clock=clock, journal=self.journal, instruments=instruments
+        self.runtime, self.journal = watched(
+            broker,
+            names,
+            clock=clock,
+            instruments=instruments,
+            journal_path=folder / "kill-rithmic.sqlite",
         )
         await self.runtime.start()
 
     async def round(self) -> float:
-        runtime = self.runtime
         load(self.fake, self.symbols)
-        while len(runtime.inbox) or any(
-            len(a.orders) < ORDERS or len(a.risk.ledger.positions) < len(ROOTS)
-            for a in runtime.accounts.values()
-        ):
-            await asyncio.sleep(0.001)
-        started = time.perf_counter()
-        results = await runtime.kill(FlattenScope(all=True), reason="bench")
-        assert all(r.flat for r in results), [r.detail for r in results if not r.flat]
-        verified = max(r.verified for r in results if r.verified) - started  # type: ignore[operator]
-        for account in runtime.accounts.values():
-            runtime.unlock(account.key, confirmed=True)
-        return verified
+        return await kill_round(self.runtime, loaded)
 
     async def stop(self) -> None:
         await self.runtime.stop()

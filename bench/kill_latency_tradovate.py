@@ -27,19 +27,14 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _vs_bare import OPEN, ROOTS, report
+from _vs_bare import OPEN, ROOTS, kill_round, report, watched
 from fakes.tradovate import FakeTradovate
 
-from propdesk.brokers.base import AccountRef
 from propdesk.brokers.sim import front_month
 from propdesk.brokers.tradovate import from_settings
-from propdesk.domain.protocol import Protocol
-from propdesk.resources import load_instruments, load_profiles
-from propdesk.runtime.accounts import AccountSetup
+from propdesk.resources import load_instruments
+from propdesk.runtime.accounts import LiveAccount
 from propdesk.runtime.clock import ScaledClock
-from propdesk.runtime.control import FlattenScope
-from propdesk.runtime.engine import Runtime
-from propdesk.runtime.journal import Journal
 
 ACCOUNTS, ORDERS = 10, 5
 LISTS = (
@@ -86,11 +81,16 @@ def load(fake: FakeTradovate, contract_ids: list[int]) -> None:
             fake.place(account_id, "Buy", contract_id, 1, "Limit", far)
 
 
+def loaded(account: LiveAccount) -> bool:
+    """The runtime sees this round's working orders and positions of the account."""
+    return len(account.orders) >= ORDERS and len(account.risk.ledger.positions) >= len(ROOTS)
+
+
 async def propdesk_rounds(rounds: int, folder: Path) -> list[float]:
     clock = ScaledClock(OPEN, speed=1.0)
     fake, names, contract_ids = build_venue(clock)
     await fake.start()
-    instruments, profiles = load_instruments(), load_profiles()
+    instruments = load_instruments()
     broker = from_settings(
         {"username": "trader", "app_id": "bench", "cid": "8"},
         environment="demo",
@@ -101,26 +101,19 @@ async def propdesk_rounds(rounds: int, folder: Path) -> list[float]:
         clock=clock,
         name="tdv",
     )
-    profile = profiles.get("topstep-combine-150k")
-    setups = [AccountSetup(AccountRef("tdv", n), profile, Protocol.none()) for n in names]
-    journal = Journal(folder / "kill-tradovate.sqlite")
-    runtime = Runtime([broker], setups, clock=clock, journal=journal, instruments=instruments)
+    runtime, journal = watched(
+        broker,
+        names,
+        clock=clock,
+        instruments=instruments,
+        journal_path=folder / "kill-tradovate.sqlite",
+    )
     await runtime.start()
     verified: list[float] = []
     try:
         for _ in range(rounds):
             load(fake, contract_ids)
-            while len(runtime.inbox) or any(
-                len(a.orders) < ORDERS or len(a.risk.ledger.positions) < len(ROOTS)
-                for a in runtime.accounts.values()
-            ):
-                await asyncio.sleep(0.001)
-            started = time.perf_counter()
-            results = await runtime.kill(FlattenScope(all=True), reason="bench")
-            assert all(r.flat for r in results), [r.detail for r in results if not r.flat]
-            verified.append(max(r.verified for r in results if r.verified) - started)  # type: ignore[operator]
-            for account in runtime.accounts.values():
-                runtime.unlock(account.key, confirmed=True)
+            verified.append(await kill_round(runtime, loaded))
             fake.forget_finished()
     finally:
         await runtime.stop()
