@@ -8,13 +8,16 @@ callbacks and every broker request arms a timeout, so that overhead made the kil
 console than headless (bench/kill_parity.py). This loop: 3.2 µs a turn, 2.2 µs a due timer.
 
 Here, as in asyncio's `BaseEventLoop`:
-- ready callbacks go to a deque drained once per loop turn by one zero-interval QTimer, running
-  while there are callbacks; those added while it drains run at the next turn, so Qt's own events
-  (input, paints, sockets) get their turn in between;
-- timers go to a heap; one precise QTimer is armed for the earliest, and when it fires every timer
-  that is due joins the ready callbacks; cancelled timers are dropped when they reach the top, and the
-  heap is rebuilt when they are most of it;
+- ready callbacks go to a deque, run batch by batch (those added while a batch runs wait for the
+  next), and every timer that is due joins the ready callbacks after each batch;
+- timers go to a heap; one precise QTimer is armed for the earliest; cancelled timers are dropped
+  when they reach the top, and the heap is rebuilt when they are most of it;
 - the callback checks run only in debug mode: these are the hottest calls of the loop.
+Unlike asyncio, which polls its sockets between batches (a few µs), Qt's turn costs 40–100 µs when it
+comes between the batches of a flatten: so batches run back to back, drained by one zero-interval
+QTimer, until the queue is empty or for at most `_BUDGET`, and then Qt has its turn (input, paints,
+socket notifiers). With a turn between every batch, the console's FLATTEN ALL was ~5% slower than
+headless at the median (bench/kill_parity.py).
 I/O readiness (qasync's socket notifiers) and `call_soon_threadsafe` are qasync's, unchanged.
 """
 
@@ -33,6 +36,10 @@ import qasync
 from PySide6.QtCore import Qt, QTimer
 
 _RESOLUTION = time.get_clock_info("monotonic").resolution
+# Continuous asyncio work runs batch after batch for up to this long before Qt's turn: longer than
+# a 20-account flatten's own work on the simulator (~8 ms), shorter than a 60 Hz frame, so input
+# never waits more than that behind it.
+_BUDGET = 0.010
 # As asyncio: rebuild the heap when cancelled timers are over half of it (and at least this many).
 _MIN_CANCELLED_TO_COMPACT = 100
 
@@ -75,13 +82,20 @@ class ConsoleLoop(qasync.QEventLoop):  # type: ignore[misc]
 
     def _drain(self) -> None:
         ready = self._ready
-        # Only what was ready when this turn began: later ones wait for the next turn.
-        for _ in range(len(ready)):
-            if not ready:  # a nested Qt loop (a modal dialog) drained it meanwhile
+        deadline = time.monotonic() + _BUDGET
+        while True:
+            # Only what was ready when this batch began: later ones run in the next batch.
+            for _ in range(len(ready)):
+                if not ready:  # a nested Qt loop (a modal dialog) drained it meanwhile
+                    break
+                handle = ready.popleft()
+                if not handle._cancelled:
+                    handle._run()
+            timers = self._timers
+            if timers and timers[0]._when <= self.time() + _RESOLUTION:
+                self._collect_due()
+            if not ready or time.monotonic() >= deadline:
                 break
-            handle = ready.popleft()
-            if not handle._cancelled:
-                handle._run()
         if ready:
             if not self._drain_armed:  # run from a wake-up, with nothing queued before
                 self._drain_armed = True
@@ -139,6 +153,11 @@ class ConsoleLoop(qasync.QEventLoop):  # type: ignore[misc]
 
     def _wake(self) -> None:
         self._wake_at = None
+        self._collect_due()
+        self._drain()  # what was ready, then the timers that came due, as asyncio's turn runs them
+
+    def _collect_due(self) -> None:
+        """Move every timer that is due to the ready callbacks, and re-arm for the next one."""
         timers, ready = self._timers, self._ready
         due = self.time() + _RESOLUTION
         while timers and timers[0]._when <= due:
@@ -149,7 +168,6 @@ class ConsoleLoop(qasync.QEventLoop):  # type: ignore[misc]
             else:
                 ready.append(timer)
         self._rearm()
-        self._drain()  # what was ready, then the timers that came due, as asyncio's turn runs them
 
     def _rearm(self) -> None:
         timers = self._timers

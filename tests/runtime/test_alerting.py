@@ -6,13 +6,14 @@ import asyncio
 import base64
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from fakes.http_recorder import HttpRecorder
 
 from propdesk.app import build_demo_workspace
 from propdesk.brokers.base import LinkState
@@ -396,76 +397,6 @@ def test_the_ntfy_request_carries_title_priority_and_tags() -> None:
 
 
 # -- the phone channel, against a loopback HTTP server ------------------------------------------
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Loopback:
-    """A tiny HTTP/1.1 server on 127.0.0.1 standing in for ntfy: records requests, answers `status`."""
-
-    status: int = 200
-    hang: bool = False  # read the request, never answer
-    requests: list[Request] = field(default_factory=list)
-    _server: asyncio.Server | None = None
-    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        port = self._server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/propdesk-alerts"
-
-    async def __aenter__(self) -> Loopback:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        for task in self._handlers:
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-        await self._server.wait_closed()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
-                first, *lines = head.split("\r\n")
-                method, path, _version = first.split(" ", 2)
-                headers = {}
-                for line in lines:
-                    if line:
-                        name, value = line.split(":", 1)
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self.requests.append(Request(method, path, headers, body))
-                if self.hang:
-                    await asyncio.Event().wait()
-                answer = b'{"id":"x"}'
-                writer.write(
-                    f"HTTP/1.1 {self.status} Whatever\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(answer)}\r\n\r\n".encode()
-                    + answer
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            self._handlers.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-
 async def until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -487,7 +418,7 @@ def message(level: Level = Level.WARNING, key: str = "k", **kwargs: object) -> A
 
 
 @contextlib.asynccontextmanager
-async def phone_for(server: Loopback, **kwargs: object):
+async def phone_for(server: HttpRecorder, **kwargs: object):
     phone = PhoneChannel(server.url, **kwargs)  # type: ignore[arg-type]
     await phone.start()
     try:
@@ -497,7 +428,7 @@ async def phone_for(server: Loopback, **kwargs: object):
 
 
 async def test_the_phone_posts_the_message_in_ntfy_format() -> None:
-    async with Loopback() as server, phone_for(server) as phone:
+    async with HttpRecorder() as server, phone_for(server) as phone:
         assert phone.send(message(Level.CRITICAL, title="Topstep 50K: automatic flatten"))
         await until(lambda: phone.sent == 1)
     (request,) = server.requests
@@ -510,7 +441,7 @@ async def test_the_phone_posts_the_message_in_ntfy_format() -> None:
 
 
 async def test_the_phone_takes_its_level_and_up_and_the_all_clears_of_what_it_carried() -> None:
-    async with Loopback() as server, phone_for(server, min_level=Level.WARNING) as phone:
+    async with HttpRecorder() as server, phone_for(server, min_level=Level.WARNING) as phone:
         assert not phone.send(message(Level.INFO, key="unlock:x"))
         assert not phone.send(message(Level.INFO, key="up", resolves=("never-sent",)))
         assert phone.send(message(Level.CRITICAL, key="link:sim:down"))
@@ -524,7 +455,7 @@ async def test_the_phone_takes_its_level_and_up_and_the_all_clears_of_what_it_ca
 async def test_a_failing_phone_is_logged_and_reported_once_never_raised(caplog) -> None:
     reported: list[Alert] = []
     async with (
-        Loopback(status=500) as server,
+        HttpRecorder(status=500) as server,
         phone_for(server, report=reported.append) as phone,
     ):
         for i in range(3):
@@ -548,7 +479,7 @@ async def test_a_failing_phone_is_logged_and_reported_once_never_raised(caplog) 
 
 
 async def test_an_unreachable_phone_is_reported_not_raised() -> None:
-    async with Loopback() as server:
+    async with HttpRecorder() as server:
         url = server.url  # a port that was just free: nothing listens once the server is gone
     reported: list[Alert] = []
     phone = PhoneChannel(url, report=reported.append, timeout=2.0)
@@ -563,7 +494,7 @@ async def test_an_unreachable_phone_is_reported_not_raised() -> None:
 
 
 async def test_send_never_waits_on_a_phone_that_does_not_answer() -> None:
-    async with Loopback(hang=True) as server:
+    async with HttpRecorder(hang=True) as server:
         reported: list[Alert] = []
         phone = PhoneChannel(server.url, report=reported.append, timeout=0.3, capacity=3)
         await phone.start()

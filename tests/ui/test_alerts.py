@@ -8,7 +8,6 @@ ntfy's place, on the console's own qasync loop).
 from __future__ import annotations
 
 import array
-import asyncio
 import contextlib
 import os
 import shutil
@@ -21,6 +20,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pytest
+from fakes.http_recorder import HttpRecorder
 from ui_helpers import Console, open_console, until
 
 from propdesk.brokers.base import OrderRequest
@@ -51,64 +51,6 @@ class FakeSound:
 
     def close(self) -> None:
         self.closed = True
-
-
-@dataclass
-class Posted:
-    headers: dict[str, str]
-    body: str
-
-
-@dataclass
-class Ntfy:
-    """A loopback HTTP server standing in for ntfy: records each POST, answers `status`."""
-
-    status: int = 200
-    posts: list[Posted] = field(default_factory=list)
-    server: asyncio.Server | None = None
-    handlers: set[asyncio.Task[None]] = field(default_factory=set)
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/desk"
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.handlers.add(task)
-        try:
-            while True:
-                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-                headers = {
-                    k.strip().lower(): v.strip()
-                    for k, v in (line.split(":", 1) for line in head[1:] if line)
-                }
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self.posts.append(Posted(headers, body.decode()))
-                writer.write(
-                    f"HTTP/1.1 {self.status} X\r\nContent-Length: 2\r\n\r\n{{}}".encode("ascii")
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            self.handlers.discard(task)
-            writer.close()
-
-
-@contextlib.asynccontextmanager
-async def ntfy(status: int = 200) -> AsyncIterator[Ntfy]:
-    fake = Ntfy(status)
-    fake.server = await asyncio.start_server(fake.serve, "127.0.0.1", 0)
-    try:
-        yield fake
-    finally:
-        fake.server.close()
-        for task in list(fake.handlers):
-            task.cancel()
-        await asyncio.gather(*fake.handlers, return_exceptions=True)
-        await fake.server.wait_closed()
 
 
 @dataclass
@@ -180,7 +122,7 @@ def _warning_bid(runtime: Runtime, key: str, contract: Any) -> Decimal:
 async def test_a_warning_reaches_the_banner_the_sound_the_desktop_and_the_phone(
     tmp_path, qtbot, monkeypatch
 ) -> None:
-    async with ntfy() as phone, open_console(tmp_path, qtbot) as console:
+    async with HttpRecorder() as phone, open_console(tmp_path, qtbot) as console:
         channels = AlertChannels(phone_url=phone.url)
         async with wired(console, channels, monkeypatch) as w:
             window, runtime = console.window, console.workspace.runtime
@@ -193,10 +135,10 @@ async def test_a_warning_reaches_the_banner_the_sound_the_desktop_and_the_phone(
             body = next(b for t, b in w.desktop if t == title)
             assert "warning" in body.lower()
             assert Level.WARNING in w.sound.played
-            await until(lambda: any(p.headers["title"] == title for p in phone.posts), 5.0)
-            post = next(p for p in phone.posts if p.headers["title"] == title)
+            await until(lambda: any(p.headers["title"] == title for p in phone.requests), 5.0)
+            post = next(p for p in phone.requests if p.headers["title"] == title)
             assert post.headers["priority"] == "high"
-            assert post.body == body
+            assert post.body.decode() == body
             # The banner carries the guard's own alert for it (no second copy from the channels).
             await until(
                 lambda: window.banner.shown is not None and body in window.banner.label.text(),
@@ -209,7 +151,7 @@ async def test_a_warning_reaches_the_banner_the_sound_the_desktop_and_the_phone(
 async def test_an_automatic_flatten_is_critical_on_every_channel_and_shown_in_the_window(
     tmp_path, qtbot, monkeypatch
 ) -> None:
-    async with ntfy() as phone, open_console(tmp_path, qtbot) as console:
+    async with HttpRecorder() as phone, open_console(tmp_path, qtbot) as console:
         channels = AlertChannels(phone_url=phone.url)
         async with wired(console, channels, monkeypatch) as w:
             window, runtime = console.window, console.workspace.runtime
@@ -226,12 +168,12 @@ async def test_an_automatic_flatten_is_critical_on_every_channel_and_shown_in_th
                 what="the flatten alert",
             )
             assert any(title in text for text in window.banner.recent), "shown in the window"
-            await until(lambda: any(p.headers["title"] == title for p in phone.posts), 5.0)
-            post = next(p for p in phone.posts if p.headers["title"] == title)
+            await until(lambda: any(p.headers["title"] == title for p in phone.requests), 5.0)
+            post = next(p for p in phone.requests if p.headers["title"] == title)
             assert post.headers["priority"] == "urgent"
             # Then the all-clear: verified flat and locked, to the phone too.
             done = f"{name}: flat (verified)"
-            await until(lambda: any(p.headers["title"] == done for p in phone.posts), 10.0)
+            await until(lambda: any(p.headers["title"] == done for p in phone.requests), 10.0)
             assert runtime.accounts[key].risk.status.state is GuardState.LOCKED
 
 
@@ -288,7 +230,7 @@ def _bodies(w: Wired, body: str) -> list[str]:
 
 async def test_a_failing_phone_says_so_once_on_the_banner(tmp_path, qtbot, monkeypatch) -> None:
     async with (
-        ntfy(status=500) as phone,
+        HttpRecorder(status=500) as phone,
         open_console(tmp_path, qtbot) as console,
         wired(console, AlertChannels(phone_url=phone.url), monkeypatch) as w,
     ):
@@ -302,7 +244,7 @@ async def test_a_failing_phone_says_so_once_on_the_banner(tmp_path, qtbot, monke
         sender = w.alerts.phone
         assert sender is not None
         await until(lambda: sender.failed >= len(keys), what="every post to fail")
-        assert len(phone.posts) >= len(keys), "the posts did reach the server"
+        assert len(phone.requests) >= len(keys), "the posts did reach the server"
         await until(
             lambda: any("Phone alerts are failing" in m for m in console.window.banner.recent),
             what="the banner",
