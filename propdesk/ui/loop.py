@@ -13,11 +13,12 @@ Here, as in asyncio's `BaseEventLoop`:
 - timers go to a heap; one precise QTimer is armed for the earliest; cancelled timers are dropped
   when they reach the top, and the heap is rebuilt when they are most of it;
 - the callback checks run only in debug mode: these are the hottest calls of the loop.
-Unlike asyncio, which polls its sockets between batches (a few µs), Qt's turn costs 40–100 µs when it
-comes between the batches of a flatten: so batches run back to back, drained by one zero-interval
-QTimer, until the queue is empty or for at most `_BUDGET`, and then Qt has its turn (input, paints,
-socket notifiers). With a turn between every batch, the console's FLATTEN ALL was ~5% slower than
-headless at the median (bench/kill_parity.py).
+Between batches asyncio polls its sockets without waiting (a few µs); a Qt turn there costs 40–100 µs
+when it comes between the batches of a flatten. So batches run back to back, drained by one
+zero-interval QTimer, until the queue is empty, a watched socket is ready (polled as asyncio does) or
+`_BUDGET` is spent; then Qt has its turn (input, paints, socket notifiers). With a Qt turn between
+every batch, the console's FLATTEN ALL was ~5% slower than headless at the median
+(bench/kill_parity.py).
 I/O readiness (qasync's socket notifiers) and `call_soon_threadsafe` are qasync's, unchanged.
 """
 
@@ -28,6 +29,7 @@ import collections
 import contextvars
 import heapq
 import math
+import select
 import time
 from collections.abc import Callable
 from typing import Any
@@ -94,7 +96,7 @@ class ConsoleLoop(qasync.QEventLoop):  # type: ignore[misc]
             timers = self._timers
             if timers and timers[0]._when <= self.time() + _RESOLUTION:
                 self._collect_due()
-            if not ready or time.monotonic() >= deadline:
+            if not ready or time.monotonic() >= deadline or self._io_ready():
                 break
         if ready:
             if not self._drain_armed:  # run from a wake-up, with nothing queued before
@@ -103,6 +105,19 @@ class ConsoleLoop(qasync.QEventLoop):  # type: ignore[misc]
         elif self._drain_armed:
             self._drain_armed = False
             self._drain_timer.stop()
+
+    def _io_ready(self) -> bool:
+        """True when a watched socket is ready: Qt's turn then runs its notifier.
+
+        asyncio polls its sockets between batches; so does this loop, with no wait, so a broker's
+        message (a breach, a fill) is read as soon as it would be headless, budget or not.
+        """
+        readers = [fd for fd, n in self._read_notifiers.items() if n.isEnabled()]
+        writers = [fd for fd, n in self._write_notifiers.items() if n.isEnabled()]
+        if not readers and not writers:
+            return False
+        readable, writable, _ = select.select(readers, writers, [], 0)
+        return bool(readable or writable)
 
     # -- timers -----------------------------------------------------------------------------------
     def call_later(

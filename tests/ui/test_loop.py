@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import pytest
@@ -63,6 +64,45 @@ async def test_continuous_work_gives_qt_a_turn_within_the_budget() -> None:
     assert qt_ran_after, "Qt got no turn during 60 ms of asyncio work"
     # The budget is 10 ms: Qt's event ran after about 10 steps, not after the 60 of the chain.
     assert qt_ran_after[0] <= 10 + 5, f"Qt waited for {qt_ran_after[0]} steps of 1 ms"
+
+
+async def test_a_socket_ready_during_continuous_work_is_read_between_batches() -> None:
+    """As asyncio polls between batches: a broker's message does not wait for the budget."""
+    loop = console_loop()
+    steps: list[float] = []
+    read_after: list[int] = []
+    done = asyncio.Event()
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+
+    def on_readable() -> None:
+        read_after.append(len(steps))
+        ours.recv(16)
+        loop.remove_reader(ours.fileno())
+
+    def step() -> None:
+        started = time.perf_counter()
+        while time.perf_counter() - started < 0.001:
+            pass
+        steps.append(started)
+        if len(steps) == 2:
+            theirs.send(b"fill")
+        if len(steps) < 40:
+            loop.call_soon(step)
+        else:
+            done.set()
+
+    loop.add_reader(ours.fileno(), on_readable)
+    try:
+        loop.call_soon(step)
+        await asyncio.wait_for(done.wait(), 5)
+    finally:
+        loop.remove_reader(ours.fileno())
+        ours.close()
+        theirs.close()
+    assert read_after, "the socket was not read during 40 ms of asyncio work"
+    # Sent during step 2: read within the next couple of batches, not after the 10 ms budget.
+    assert read_after[0] <= 2 + 2, f"read after {read_after[0]} steps of 1 ms"
 
 
 async def test_a_cancelled_callback_does_not_run() -> None:
