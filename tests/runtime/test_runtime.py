@@ -147,6 +147,48 @@ async def test_kill_all_verifies_flat_and_locks(rig: Rig) -> None:
     assert all(r.flat for r in again), "pressing it twice is safe"
 
 
+async def test_a_kill_journals_every_account_in_one_commit_before_any_request_leaves(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for ref in rig.refs:
+        await buy(rig, ref, 1)
+        await rig.until(lambda n, k=str(ref): isinstance(n, FillBooked) and n.account == k)
+    commits = 0
+    commit = rig.journal.commit
+
+    def counted() -> int:
+        nonlocal commits
+        commits += 1
+        return commit()
+
+    monkeypatch.setattr(rig.journal, "commit", counted)
+    # At each request: (commits so far, the last committed record, the last record written).
+    seen: list[tuple[int, int, int]] = []
+    for name in ("cancel_all", "flatten"):
+        sent = getattr(rig.broker, name)
+
+        async def request(*args: object, _sent=sent) -> None:  # type: ignore[no-untyped-def]
+            seen.append((commits, rig.journal.committed_seq, rig.journal.last_seq()))
+            await _sent(*args)
+
+        monkeypatch.setattr(rig.broker, name, request)
+    before = rig.journal.committed_seq
+    results = await rig.runtime.kill(FlattenScope(all=True), reason="FLATTEN ALL pressed")
+    assert all(r.flat for r in results)
+    assert len(seen) == 2 * len(rig.refs), "a cancel-all and a close-all for every account"
+    assert all(committed == written for _, committed, written in seen), (
+        "nothing the kill wrote is uncommitted when a request leaves"
+    )
+    assert {n for n, _, _ in seen} == {1}, "one commit for all three accounts, before the first"
+    kills = [
+        r
+        for r in rig.journal.records(after=before, kinds=("event",))
+        if r.payload.get("type") == "kill"
+    ]
+    assert sorted(r.account for r in kills) == sorted(str(ref) for ref in rig.refs)
+    assert max(r.seq for r in kills) <= seen[0][1], "every account's kill, in that one commit"
+
+
 async def test_locked_account_undoes_whatever_the_strategy_does(rig: Rig) -> None:
     ref = rig.refs[0]
     await rig.runtime.kill(FlattenScope(accounts=(str(ref),)))
