@@ -1,7 +1,8 @@
 """What one loop turn and one timer cost on asyncio's loop, qasync's, and the console's `ConsoleLoop`.
 
-- turn: `await asyncio.sleep(0)` in a loop: one callback, one loop turn (for the Qt loops, one
-  round trip through Qt's event dispatcher);
+- turn: `await asyncio.sleep(0)` in a loop: one callback, one loop turn (for qasync, one round
+  trip through Qt's event dispatcher each; `ConsoleLoop` runs such batches back to back, polling its
+  sockets between them, and gives Qt its turn when they are idle or every 10 ms);
 - timer: `call_later` of a timer that is then cancelled (every broker request arms a timeout and
   cancels it), per timer;
 - fire: timers that come due and run, per timer.
