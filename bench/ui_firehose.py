@@ -47,8 +47,8 @@ wait of up to one frame before each so kills land anywhere in the frame cycle):
 Figures are ms from the call to the last request sent (issued) and to the last account read back
 flat (verified). With the default 30 rounds a p99 is close to the maximum of the rounds, and one desk
 against one desk is within the noise between identical desks (±20% seen): bench/kill_parity.py makes
-that comparison properly (alternated desks, pooled rounds, bootstrap intervals). Prints figures and
-whether the goals are met; asserts nothing.
+that comparison properly (alternated desks, pooled rounds, bootstrap intervals) and gives the kill
+goal's verdict. Prints figures and whether the frame goal is met; asserts nothing.
 
     python bench/ui_firehose.py [--seconds S] [--rounds N] [--rate MARKS_PER_S] [--batch-ms MS]
                                 [--history-hours H] [--latency-ms MS] [--emulated] [--full-repaint]
@@ -661,16 +661,13 @@ def main() -> None:
         f"p99 ×{ratio(drawn.verified, hosed.verified, 0.99):.2f}"
     )
     frame_ok = frame_p99 <= GOAL_FRAME_MS
-    kill_ok = pct(drawn.verified, 0.99) <= pct(hosed.verified, 0.99) and pct(
-        drawn.issued, 0.99
-    ) <= pct(hosed.issued, 0.99)
     print(
         f"goal, frame work p99 ≤ {GOAL_FRAME_MS:g} ms: {'met' if frame_ok else 'MISSED'} "
         f"({frame_p99:.2f} ms)"
     )
     print(
-        "goal, kill no worse than headless (console p99 issued and verified ≤ headless p99 under "
-        f"the same firehose): {'met' if kill_ok else 'MISSED'}"
+        "goal, kill no worse than headless: not judged here (one desk against one desk is within "
+        "the noise between desks); run bench/kill_parity.py"
     )
 
 
