@@ -41,6 +41,7 @@ import asyncio
 import gc
 import random
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -53,7 +54,8 @@ from kill_latency import KillDesk, pct
 from PySide6.QtCore import QTimer
 from ui_firehose import MarkFirehose, prefill_history
 
-from propdesk.runtime.engine import Runtime
+from propdesk.runtime.control import ControlServer
+from propdesk.runtime.engine import Runtime, RuntimeControl
 from propdesk.runtime.killswitch import FlattenResult
 from propdesk.ui.app import create_app
 from propdesk.ui.bridge import FRAME_MS
@@ -215,6 +217,56 @@ async def console_desk(
         window.close_for_good()
 
 
+# A client in its own process, as `propdesk flatten` is: one flatten request per line on stdin, and
+# for each the perf_counter (CLOCK_MONOTONIC, the same clock in every process) when it was sent.
+CONTROL_CLIENT = """
+import socket, sys, time
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+replies = sock.makefile("rb")
+for _ in sys.stdin:
+    sent = time.perf_counter()
+    sock.sendall(b'{"id": 1, "cmd": "flatten", "scope": "all"}\\n')
+    replies.readline()
+    print(repr(sent), flush=True)
+"""
+
+
+async def control_socket_dispatch(folder: Path, count: int, rng: random.Random) -> list[float]:
+    """Headless's own manual trigger: from a flatten request sent over the control socket by
+    another process to `Runtime.kill` entered (the click's counterpart in the console)."""
+    desk = KillDesk.build(0.0, False, folder / "control.sqlite")
+    await desk.start()
+    server = ControlServer(RuntimeControl(desk.runtime), folder / "control.sock")
+    await server.start()
+    client = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CONTROL_CLIENT,
+        str(server.path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert client.stdin is not None
+    assert client.stdout is not None
+    out = []
+    try:
+        for _ in range(count):
+            await desk.load()
+            await asyncio.sleep(rng.uniform(0.0, FRAME_MS / 1000))
+            client.stdin.write(b"flatten\n")
+            await client.stdin.drain()
+            sent = float(await asyncio.wait_for(client.stdout.readline(), 10.0))
+            out.append(TRACE.entered - sent)
+            desk.unlock_all()
+    finally:
+        client.stdin.close()
+        await client.wait()
+        await server.close()
+        await desk.stop()
+    return out
+
+
 def bootstrap_ratio(
     a: Setup, b: Setup, name: str, q: float, rng: random.Random
 ) -> tuple[float, float, float]:
@@ -233,7 +285,7 @@ def ms(values: list[float], q: float) -> str:
     return f"{1000 * (statistics.median(values) if q == 0.5 else pct(values, q)):8.3f}"
 
 
-def report(headless: Setup, console: Setup, seed: int) -> None:
+def report(headless: Setup, console: Setup, control: list[float], seed: int) -> None:
     rounds_each = len(headless.pooled("issued"))
     print(
         f"pooled: {len(headless.desks)} desks a setup, {rounds_each} rounds; ms from the call "
@@ -269,6 +321,13 @@ def report(headless: Setup, console: Setup, seed: int) -> None:
             f"    {setup.label:<38} {cells}; collections inside kills: {collections} "
             f"({collected:.1f} ms)"
         )
+    print(
+        "  headless's own manual trigger, a flatten over the control socket from another process "
+        "(`propdesk flatten`): request sent → `Runtime.kill` entered p50 "
+        f"{1000 * statistics.median(control):.3f} ms, p90 {1000 * pct(control, 0.9):.3f} ms "
+        f"({len(control)} kills); the console's click → entered p50 "
+        f"{1000 * statistics.median(console.pooled('dispatch')):.3f} ms"
+    )
     rng = random.Random(seed)
     print("  console / headless, with a 95% interval (desks and rounds resampled):")
     no_slower = True
@@ -316,7 +375,8 @@ def main() -> None:
                 if pair > 0:  # the first pair warms the interpreter, caches and allocator up
                     setup.desks.append(desk)
             print(f"  pair {pair}{' (warm-up)' if pair == 0 else ''} done", flush=True)
-    report(headless, console, args.seed)
+        control = asyncio.run(control_socket_dispatch(Path(folder), args.rounds * 2, rng))
+    report(headless, console, control, args.seed)
 
 
 if __name__ == "__main__":
