@@ -100,13 +100,12 @@ class AccountsPage(ListPage):
             self.cluster.widget.setText(data.get("cluster", ""))
             lines = [f"{k} = {v}" for k, v in data.get("overrides", {}).items()]
             self.overrides.widget.setPlainText("\n".join(lines))
-            self._show_errors(row)
+            self.show_item_errors(row)
         finally:
             self.loading = False
 
-    def _show_errors(self, row: int) -> None:
-        messages = self.item_messages(row)
-        fields = {
+    def item_fields(self) -> dict[str, Field]:
+        return {
             "connection": self.connection_field,
             "account_id": self.account_id,
             "profile": self.profile_field,
@@ -114,8 +113,6 @@ class AccountsPage(ListPage):
             "cluster": self.cluster,
             "overrides": self.overrides,
         }
-        for key, field in fields.items():
-            field.show_error(messages.get(key, ""))
 
     def store(self) -> None:
         row = self.current

@@ -142,13 +142,12 @@ class ConnectionsPage(ListPage):
             self.server.widget.setText(data.get("server", ""))
             self.demo_strategy.setChecked(bool(data.get("demo_strategy", False)))
             self._show_kind(kind)
-            self._show_errors(row)
+            self.show_item_errors(row)
         finally:
             self.loading = False
 
-    def _show_errors(self, row: int) -> None:
-        messages = self.item_messages(row)
-        fields = {
+    def item_fields(self) -> dict[str, Field]:
+        return {
             "id": self.connection_id,
             "broker": self.broker_field,
             "environment": self.environment_field,
@@ -156,8 +155,6 @@ class ConnectionsPage(ListPage):
             **self.kind_fields,
             **self.secret_fields,
         }
-        for key, field in fields.items():
-            field.show_error(messages.get(key, ""))
 
     def show_keyring_refused(self) -> None:
         for field in self.secret_fields.values():

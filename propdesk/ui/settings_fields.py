@@ -107,6 +107,16 @@ class ListPage(QWidget):
     def store(self) -> None:
         raise NotImplementedError
 
+    def item_fields(self) -> dict[str, Field]:
+        """The form's fields by the item key their problems are reported under."""
+        raise NotImplementedError
+
+    def show_item_errors(self, row: int) -> None:
+        """Beside each field, the last save's problem with it in item `row` (or nothing)."""
+        messages = self.item_messages(row)
+        for key, field in self.item_fields().items():
+            field.show_error(messages.get(key, ""))
+
     def _select(self, row: int) -> None:
         if self.loading:
             return
