@@ -19,8 +19,6 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QDialog,
     QHBoxLayout,
     QLabel,
@@ -36,7 +34,7 @@ from propdesk.config.store import save_config
 from propdesk.domain.firms import ProfileSet
 from propdesk.ui.settings_accounts import BAD_OVERRIDES, AccountsPage
 from propdesk.ui.settings_connections import KEEP_SECRET, ConnectionsPage, SecretChanges
-from propdesk.ui.settings_fields import ITEM_FIELD, Field, error_label
+from propdesk.ui.settings_fields import ITEM_FIELD, error_label
 from propdesk.ui.settings_general import GeneralPage
 
 __all__ = ["KEEP_SECRET", "SettingsDialog"]
@@ -108,47 +106,6 @@ class SettingsDialog(QDialog):
         buttons.addWidget(self.save_button)
         box.addLayout(buttons)
         self._refresh_lists()
-
-    # The pages' inputs, by the names the window had when it built the pages itself.
-    @property
-    def conn_id(self) -> Field:
-        return self.connection_page.connection_id
-
-    @property
-    def conn_broker(self) -> QComboBox:
-        return self.connection_page.broker
-
-    @property
-    def conn_strategy(self) -> QCheckBox:
-        return self.connection_page.demo_strategy
-
-    @property
-    def kind_fields(self) -> dict[str, Field]:
-        return self.connection_page.kind_fields
-
-    @property
-    def secret_fields(self) -> dict[str, Field]:
-        return self.connection_page.secret_fields
-
-    @property
-    def acc_id(self) -> Field:
-        return self.account_page.account_id
-
-    @property
-    def acc_name(self) -> Field:
-        return self.account_page.display_name
-
-    @property
-    def acc_profile(self) -> QComboBox:
-        return self.account_page.profile
-
-    @property
-    def acc_overrides(self) -> Field:
-        return self.account_page.overrides
-
-    @property
-    def general_fields(self) -> dict[str, Field]:
-        return self.general_page.fields
 
     def add_connection(self) -> None:
         self._store_forms()

@@ -34,12 +34,14 @@ def _dialog(
 
 def _paper_with_one_account(dialog: SettingsDialog) -> None:
     dialog.add_connection()  # a simulator connection named paper-1
-    dialog.conn_strategy.setChecked(True)
+    dialog.connection_page.demo_strategy.setChecked(True)
     dialog.add_account()
-    dialog.acc_id.widget.setText("P-1")
-    dialog.acc_name.widget.setText("Paper Topstep")
-    dialog.acc_profile.setCurrentIndex(dialog.acc_profile.findData("apex-eod-50k"))
-    dialog.acc_overrides.widget.setPlainText("max_loss.amount = 1500")
+    dialog.account_page.account_id.widget.setText("P-1")
+    dialog.account_page.display_name.widget.setText("Paper Topstep")
+    dialog.account_page.profile.setCurrentIndex(
+        dialog.account_page.profile.findData("apex-eod-50k")
+    )
+    dialog.account_page.overrides.widget.setPlainText("max_loss.amount = 1500")
 
 
 def test_first_settings_save_and_read_back(qtbot, tmp_path: Path, profiles: ProfileSet) -> None:
@@ -47,7 +49,7 @@ def test_first_settings_save_and_read_back(qtbot, tmp_path: Path, profiles: Prof
     saved: list[Config] = []
     dialog.saved.connect(saved.append)
     _paper_with_one_account(dialog)
-    dialog.general_fields["buffers.stop_fraction"].widget.setText("70%")
+    dialog.general_page.fields["buffers.stop_fraction"].widget.setText("70%")
     assert dialog.save()
     config = load_config(tmp_path / "config.toml", profiles)
     assert saved == [config]
@@ -70,26 +72,26 @@ def test_each_problem_is_shown_beside_its_field_and_nothing_is_written(
 ) -> None:
     dialog = _dialog(qtbot, tmp_path, profiles)
     _paper_with_one_account(dialog)
-    dialog.acc_id.widget.setText("")
-    dialog.acc_overrides.widget.setPlainText("max_loss.amount = lots")
-    dialog.general_fields["buffers.cutoff_buffer_minutes"].widget.setText("soon")
+    dialog.account_page.account_id.widget.setText("")
+    dialog.account_page.overrides.widget.setPlainText("max_loss.amount = lots")
+    dialog.general_page.fields["buffers.cutoff_buffer_minutes"].widget.setText("soon")
     assert not dialog.save()
     assert not (tmp_path / "config.toml").exists()
-    assert dialog.acc_id.error.isVisibleTo(dialog)
-    assert "required" in dialog.acc_id.error.text()
-    assert "max_loss.amount" in dialog.acc_overrides.error.text()
-    minutes = dialog.general_fields["buffers.cutoff_buffer_minutes"]
+    assert dialog.account_page.account_id.error.isVisibleTo(dialog)
+    assert "required" in dialog.account_page.account_id.error.text()
+    assert "max_loss.amount" in dialog.account_page.overrides.error.text()
+    minutes = dialog.general_page.fields["buffers.cutoff_buffer_minutes"]
     assert "whole number" in minutes.error.text()
     assert "Not saved: 3 problems" in dialog.summary.text()
     assert (
         dialog.tabs.currentWidget() is dialog.account_page
     )  # the first problem is brought to view
 
-    dialog.acc_id.widget.setText("P-1")
-    dialog.acc_overrides.widget.setPlainText("")
+    dialog.account_page.account_id.widget.setText("P-1")
+    dialog.account_page.overrides.widget.setPlainText("")
     minutes.widget.setText("20")
     assert dialog.save()
-    assert not dialog.acc_id.error.isVisibleTo(dialog)
+    assert not dialog.account_page.account_id.error.isVisibleTo(dialog)
     assert load_config(tmp_path / "config.toml", profiles) is not None
 
 
@@ -101,20 +103,22 @@ def test_a_broker_connection_needs_its_secrets_and_they_go_to_the_keyring_only(
     _paper_with_one_account(dialog)
     dialog.add_connection()
     dialog.tabs.setCurrentWidget(dialog.connection_page)
-    dialog.conn_id.widget.setText("tv-main")
-    dialog.conn_broker.setCurrentIndex(dialog.conn_broker.findData("tradovate"))
-    assert dialog.secret_fields["password"].box.isVisibleTo(dialog)
-    assert not dialog.secret_fields["api_key"].box.isVisibleTo(dialog)
-    dialog.kind_fields["username"].widget.setText("trader")
-    dialog.kind_fields["app_id"].widget.setText("propdesk")
-    dialog.kind_fields["cid"].widget.setText("42")
-    dialog.secret_fields["password"].widget.setText("hunter2")
+    dialog.connection_page.connection_id.widget.setText("tv-main")
+    dialog.connection_page.broker.setCurrentIndex(
+        dialog.connection_page.broker.findData("tradovate")
+    )
+    assert dialog.connection_page.secret_fields["password"].box.isVisibleTo(dialog)
+    assert not dialog.connection_page.secret_fields["api_key"].box.isVisibleTo(dialog)
+    dialog.connection_page.kind_fields["username"].widget.setText("trader")
+    dialog.connection_page.kind_fields["app_id"].widget.setText("propdesk")
+    dialog.connection_page.kind_fields["cid"].widget.setText("42")
+    dialog.connection_page.secret_fields["password"].widget.setText("hunter2")
     assert not dialog.save()
-    assert dialog.secret_fields["sec"].error.text() == "API secret is required"
+    assert dialog.connection_page.secret_fields["sec"].error.text() == "API secret is required"
     assert not (tmp_path / "config.toml").exists()
     assert backend.entries == {}
 
-    dialog.secret_fields["sec"].widget.setText("s3cret")
+    dialog.connection_page.secret_fields["sec"].widget.setText("s3cret")
     assert dialog.save()
     text = (tmp_path / "config.toml").read_text()
     assert "hunter2" not in text
@@ -129,8 +133,8 @@ def test_a_broker_connection_needs_its_secrets_and_they_go_to_the_keyring_only(
         qtbot, tmp_path, profiles, backend, load_config(tmp_path / "config.toml", profiles)
     )
     again.connection_page.items.setCurrentRow(1)
-    assert again.secret_fields["password"].widget.text() == ""
-    assert again.secret_fields["password"].widget.placeholderText() == KEEP_SECRET
+    assert again.connection_page.secret_fields["password"].widget.text() == ""
+    assert again.connection_page.secret_fields["password"].widget.placeholderText() == KEEP_SECRET
     assert again.save()
     assert backend.entries[(SERVICE, "tv-main:password")] == "hunter2"
 
@@ -149,11 +153,13 @@ def test_without_a_secure_keyring_the_save_is_refused_with_what_to_install(
     )
     qtbot.addWidget(dialog)
     dialog.add_connection()
-    dialog.conn_id.widget.setText("px")
-    dialog.conn_broker.setCurrentIndex(dialog.conn_broker.findData("projectx"))
-    dialog.kind_fields["username"].widget.setText("trader")
-    dialog.kind_fields["firm"].widget.setText("topstepx")
-    dialog.secret_fields["api_key"].widget.setText("key")
+    dialog.connection_page.connection_id.widget.setText("px")
+    dialog.connection_page.broker.setCurrentIndex(
+        dialog.connection_page.broker.findData("projectx")
+    )
+    dialog.connection_page.kind_fields["username"].widget.setText("trader")
+    dialog.connection_page.kind_fields["firm"].widget.setText("topstepx")
+    dialog.connection_page.secret_fields["api_key"].widget.setText("key")
     assert not dialog.save()
     assert not (tmp_path / "config.toml").exists()
     assert weak.entries == {}
@@ -168,19 +174,21 @@ def test_renaming_a_connection_moves_its_accounts_and_secrets(
     backend = MemoryKeyring()
     dialog = _dialog(qtbot, tmp_path, profiles, backend)
     dialog.add_connection()
-    dialog.conn_id.widget.setText("px")
-    dialog.conn_broker.setCurrentIndex(dialog.conn_broker.findData("projectx"))
-    dialog.kind_fields["username"].widget.setText("trader")
-    dialog.kind_fields["firm"].widget.setText("topstepx")
-    dialog.secret_fields["api_key"].widget.setText("key")
+    dialog.connection_page.connection_id.widget.setText("px")
+    dialog.connection_page.broker.setCurrentIndex(
+        dialog.connection_page.broker.findData("projectx")
+    )
+    dialog.connection_page.kind_fields["username"].widget.setText("trader")
+    dialog.connection_page.kind_fields["firm"].widget.setText("topstepx")
+    dialog.connection_page.secret_fields["api_key"].widget.setText("key")
     dialog.add_account()
-    dialog.acc_id.widget.setText("TS-1")
+    dialog.account_page.account_id.widget.setText("TS-1")
     assert dialog.save()
 
     again = _dialog(
         qtbot, tmp_path, profiles, backend, load_config(tmp_path / "config.toml", profiles)
     )
-    again.conn_id.widget.setText("topstepx-main")
+    again.connection_page.connection_id.widget.setText("topstepx-main")
     assert again.save()
     config = load_config(tmp_path / "config.toml", profiles)
     assert config is not None

@@ -92,7 +92,7 @@ async def test_leave_demo_add_an_account_and_apply_it(
         await until(dialog.isVisible, what="the settings window")
         assert dialog.connections[0]["broker"] == "sim"  # leaving the demo starts with a connection
         dialog.add_account()
-        dialog.acc_id.widget.setText("P-1")
+        dialog.account_page.account_id.widget.setText("P-1")
         console.asked.answer = True
         dialog.save_button.click()
         await until(flow.apply.is_set, what="the choice to apply the settings")
@@ -113,7 +113,7 @@ async def test_saving_without_applying_keeps_the_demo_and_says_so(
         window.settings_requested.emit()
         assert flow.dialog is not None
         flow.dialog.add_account()
-        flow.dialog.acc_id.widget.setText("P-1")
+        flow.dialog.account_page.account_id.widget.setText("P-1")
         console.asked.answer = False
         assert flow.dialog.save()
         assert not flow.apply.is_set()
