@@ -44,6 +44,17 @@ def _paper_with_one_account(dialog: SettingsDialog) -> None:
     dialog.account_page.overrides.widget.setPlainText("max_loss.amount = 1500")
 
 
+def _add_projectx_connection(dialog: SettingsDialog) -> None:
+    """A ProjectX connection "px" as a user fills it in, its API key typed in."""
+    page = dialog.connection_page
+    dialog.add_connection()
+    page.connection_id.widget.setText("px")
+    page.broker.setCurrentIndex(page.broker.findData("projectx"))
+    page.kind_fields["username"].widget.setText("trader")
+    page.kind_fields["firm"].widget.setText("topstepx")
+    page.secret_fields["api_key"].widget.setText("key")
+
+
 def test_first_settings_save_and_read_back(qtbot, tmp_path: Path, profiles: ProfileSet) -> None:
     dialog = _dialog(qtbot, tmp_path, profiles)
     saved: list[Config] = []
@@ -152,14 +163,7 @@ def test_without_a_secure_keyring_the_save_is_refused_with_what_to_install(
         refused=told.append,
     )
     qtbot.addWidget(dialog)
-    dialog.add_connection()
-    dialog.connection_page.connection_id.widget.setText("px")
-    dialog.connection_page.broker.setCurrentIndex(
-        dialog.connection_page.broker.findData("projectx")
-    )
-    dialog.connection_page.kind_fields["username"].widget.setText("trader")
-    dialog.connection_page.kind_fields["firm"].widget.setText("topstepx")
-    dialog.connection_page.secret_fields["api_key"].widget.setText("key")
+    _add_projectx_connection(dialog)
     assert not dialog.save()
     assert not (tmp_path / "config.toml").exists()
     assert weak.entries == {}
@@ -173,14 +177,7 @@ def test_renaming_a_connection_moves_its_accounts_and_secrets(
 ) -> None:
     backend = MemoryKeyring()
     dialog = _dialog(qtbot, tmp_path, profiles, backend)
-    dialog.add_connection()
-    dialog.connection_page.connection_id.widget.setText("px")
-    dialog.connection_page.broker.setCurrentIndex(
-        dialog.connection_page.broker.findData("projectx")
-    )
-    dialog.connection_page.kind_fields["username"].widget.setText("trader")
-    dialog.connection_page.kind_fields["firm"].widget.setText("topstepx")
-    dialog.connection_page.secret_fields["api_key"].widget.setText("key")
+    _add_projectx_connection(dialog)
     dialog.add_account()
     dialog.account_page.account_id.widget.setText("TS-1")
     assert dialog.save()
