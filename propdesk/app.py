@@ -38,6 +38,7 @@ from propdesk.runtime.clock import ScaledClock
 from propdesk.runtime.control import AlreadyRunning, ControlServer, default_socket_path
 from propdesk.runtime.engine import Runtime, RuntimeControl
 from propdesk.runtime.journal import Journal
+from propdesk.runtime.journal.files import close_journal
 from propdesk.workspace import ConfiguredWorkspace, build_workspace, opening_alerts
 
 CT = ZoneInfo("America/Chicago")
@@ -163,8 +164,9 @@ class DemoWorkspace:
         if self.control is not None:
             await self.control.close()
 
-    def close(self) -> None:
-        self.journal.close()
+    def close(self) -> list[str]:
+        """Close the journal; what the trader must hear about records it could not write."""
+        return close_journal(self.journal)
 
     def alerts_at_open(self) -> list[str]:
         return []
@@ -257,7 +259,8 @@ async def _run_headless(
     finally:
         await workspace.stop()
     print_summary(runtime, out)
-    workspace.close()
+    for line in workspace.close():
+        err.write(f"{line}\n")
     return 0
 
 

@@ -16,6 +16,7 @@ from propdesk.runtime.notices import (
     LinkChanged,
     Notice,
     StateChanged,
+    Topic,
 )
 
 _CT = ZoneInfo("America/Chicago")
@@ -39,9 +40,14 @@ class Printer:
         elif isinstance(notice, LinkChanged):
             line = f"{notice.broker:16} link {notice.state.value}: {notice.detail}"
         elif isinstance(notice, Alert):
-            if notice.level is not Level.CRITICAL or notice.account is None:
+            if notice.account is None:
+                if notice.topic in (Topic.NONE, Topic.LINK):
+                    return  # the link lines above say it already
+                line = f"{'propdesk':16} ALERT: {notice.text}"
+            elif notice.level is not Level.CRITICAL:
                 return  # the others repeat the lines above; the console shows them as banners
-            line = f"{notice.account:16} ALERT: {notice.text}"
+            else:
+                line = f"{notice.account:16} ALERT: {notice.text}"
         elif isinstance(notice, FillBooked):
             return  # fills are in the summary; a line each would drown the transitions
         else:  # pragma: no cover - every notice kind is handled above

@@ -40,6 +40,7 @@ from propdesk.runtime.clock import WallClock
 from propdesk.runtime.control import AlreadyRunning, ControlServer
 from propdesk.runtime.engine import Runtime, RuntimeControl
 from propdesk.runtime.journal import Journal
+from propdesk.runtime.journal.files import close_journal
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +186,9 @@ class ConfiguredWorkspace:
         if self.control is not None:
             await self.control.close()
 
-    def close(self) -> None:
-        self.journal.close()
+    def close(self) -> list[str]:
+        """Close the journal; what the trader must hear about records it could not write."""
+        return close_journal(self.journal)
 
     def alerts_at_open(self) -> list[str]:
         return opening_alerts(self)

@@ -40,6 +40,7 @@ from propdesk.runtime.notices import (
     LinkChanged,
     Notice,
     StateChanged,
+    Topic,
 )
 
 log = logging.getLogger(__name__)
@@ -346,9 +347,12 @@ class AlertPolicy:
         )
 
     def _alert(self, notice: Alert) -> AlertMessage | None:
-        # Link alerts come as LinkChanged and the guard's warnings as state changes: only an
-        # account's critical alerts remain (a flatten that crashed, positions that disagree).
-        if notice.level is not Level.CRITICAL or notice.account is None:
+        # Link alerts come as LinkChanged and the guard's warnings as state changes: what remains
+        # is propdesk's own trouble (the journal, a crashed task, the clock) and an account's
+        # critical alerts (a flatten that crashed, positions that disagree).
+        if notice.account is None:
+            return self._system(notice)
+        if notice.level is not Level.CRITICAL:
             return None
         not_flat = self._not_flat.get(notice.account)
         if not_flat is not None and notice.text.endswith(not_flat):
@@ -361,6 +365,33 @@ class AlertPolicy:
             notice.account,
             f"alert:{notice.account}:{notice.text}",
         )
+
+    def _system(self, notice: Alert) -> AlertMessage | None:
+        if notice.topic not in _SYSTEM_TOPICS:
+            return None
+        title = f"propdesk: {_SYSTEM_TOPICS[notice.topic]}"
+        down = f"{notice.topic.value}:down"
+        if notice.level is Level.INFO:
+            return AlertMessage(
+                notice.ts,
+                Level.INFO,
+                title,
+                notice.text,
+                None,
+                f"{notice.topic.value}:up",
+                resolves=(down,),
+            )
+        # Every one goes out: a second fault of the journal or a second crash is news too.
+        return AlertMessage(notice.ts, notice.level, title, notice.text, None, down, urgent=True)
+
+
+# What propdesk's own alerts are about, as the title says it.
+_SYSTEM_TOPICS = {
+    Topic.JOURNAL: "journal",
+    Topic.TASK: "internal error",
+    Topic.CLOCK: "clock",
+    Topic.RESTORE: "restart",
+}
 
 
 # -- the phone ----------------------------------------------------------------------------------

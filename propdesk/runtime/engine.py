@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -59,7 +59,7 @@ from propdesk.runtime.accounts import (
 from propdesk.runtime.collector import COLLECTOR
 from propdesk.runtime.control import FlattenScope
 from propdesk.runtime.inbox import Inbox
-from propdesk.runtime.journal import Journal, rebuild
+from propdesk.runtime.journal import Journal, JournalHealth, rebuild
 from propdesk.runtime.killswitch import FlattenResult, KillSwitch
 from propdesk.runtime.notices import (
     ActionTaken,
@@ -70,10 +70,17 @@ from propdesk.runtime.notices import (
     LinkChanged,
     Notices,
     StateChanged,
+    Topic,
 )
 from propdesk.runtime.supervisor import RestoredCallback, Supervisor
 
 log = logging.getLogger(__name__)
+
+# Seconds before a crashed service task starts again, by how many times it has crashed.
+_RESTART_BACKOFF = (0.0, 0.1, 1.0, 5.0)
+_EVENT_ALERT_EVERY = timedelta(minutes=1)
+# At stop, the last records get this long to reach the file (the journal's close waits again).
+_STOP_COMMIT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,8 @@ class Runtime:
         self._tasks: list[asyncio.Task[None]] = []
         self._flatten_tasks: set[asyncio.Task[Any]] = set()
         self._batch: list[_Decided] | None = None  # inside `_one_commit`
+        self._event_alerts: dict[tuple[str, str, str], datetime] = {}
+        self.restarts: dict[str, int] = {}  # service task name -> crashes so far
         self.started = False
 
     # -- lifetime -------------------------------------------------------------------------------
@@ -135,9 +144,12 @@ class Runtime:
                 continue
             await self._reconcile(broker.name, snapshot, None)
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(self._drain(), name="hub drain"))
-        self._tasks.append(loop.create_task(self._ticks(), name="clock ticks"))
-        self._tasks.append(loop.create_task(self._checkpoints(), name="journal checkpoints"))
+        self.journal.watch(self._on_journal_health)
+        if not self.journal.health.writable:
+            self._on_journal_health(self.journal.health)
+        self._tasks.append(self._service("event drain", self._drain, self._resync))
+        self._tasks.append(self._service("clock ticks", self._ticks))
+        self._tasks.append(self._service("journal checkpoints", self._checkpoints))
         for broker in self.brokers.values():
             supervisor = Supervisor(
                 broker,
@@ -160,20 +172,101 @@ class Runtime:
             self._on_link(LinkEvent(self.clock.now(), name, LinkState.DISCONNECTED, detail))
 
     async def stop(self) -> None:
+        """Stop the services, let running flattens finish, close the links; never raises."""
         for supervisor in self.supervisors.values():
             supervisor.stop()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for result in await asyncio.gather(*self._tasks, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.error("a runtime task ended with %r", result)
         self._tasks.clear()
-        await self.killswitch.close()
+        try:
+            await self.killswitch.close()
+        except Exception:
+            log.exception("waiting for the running flattens")
         for broker in self.brokers.values():
             try:
                 await broker.close()
             except Exception:
                 log.exception("closing %s", broker.name)
-        self.journal.commit()
+        self.journal.commit(timeout=_STOP_COMMIT_TIMEOUT)
         self.started = False
+
+    # -- services: a task that crashes is an alarm and is started again ---------------------------
+    def _service(
+        self,
+        name: str,
+        body: Callable[[], Awaitable[None]],
+        before_restart: Callable[[], Awaitable[None]] | None = None,
+    ) -> asyncio.Task[None]:
+        task = self._keep_running(name, body, before_restart)
+        return asyncio.get_running_loop().create_task(task, name=name)
+
+    async def _keep_running(
+        self,
+        name: str,
+        body: Callable[[], Awaitable[None]],
+        before_restart: Callable[[], Awaitable[None]] | None,
+    ) -> None:
+        """Run `body` for the runtime's life; a crash is a critical alert, then a restart."""
+        crashes = 0
+        while True:
+            try:
+                if crashes and before_restart is not None:
+                    await before_restart()
+                await body()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                crashes += 1
+                log.exception("runtime task %r crashed (%d)", name, crashes)
+                self.restarts[name] = crashes
+                self.notices.emit(
+                    Alert(
+                        self.clock.now(),
+                        Level.CRITICAL,
+                        f"internal error: the {name} task crashed ({exc!r}); restarted "
+                        f"(crash {crashes}). Check that the accounts are watched.",
+                        topic=Topic.TASK,
+                    )
+                )
+                # Straight back for a one-off; a task that keeps crashing backs off a little.
+                await asyncio.sleep(_RESTART_BACKOFF[min(crashes, len(_RESTART_BACKOFF)) - 1])
+
+    async def _resync(self) -> None:
+        """Re-read every connected broker: what a crashed drain dropped comes back from the source."""
+        for name, broker in self.brokers.items():
+            supervisor = self.supervisors.get(name)
+            if supervisor is None or supervisor.state is not LinkState.CONNECTED:
+                continue  # its reconnect reconciles anyway
+            try:
+                await self._reconcile(name, await broker.snapshot(), None)
+            except Exception:
+                log.exception("re-reading %s after a crash", name)
+
+    def _on_journal_health(self, health: JournalHealth) -> None:
+        now = self.clock.now()
+        path = self.journal.path
+        if health.writable:
+            text = (
+                f"journal writable again: {health.written} record(s) kept in memory written to "
+                f"{path}"
+            )
+            self.notices.emit(Alert(now, Level.INFO, text, topic=Topic.JOURNAL))
+        else:
+            text = (
+                f"journal not writable: running without durability — {health.reason}. propdesk "
+                f"keeps acting (flatten, cancel, lock); {health.pending} record(s) wait in memory "
+                f"for {path}."
+            )
+            self.notices.emit(Alert(now, Level.CRITICAL, text, topic=Topic.JOURNAL))
+        self.journal.record_notice(
+            now,
+            {"type": "journal", "writable": health.writable, "reason": health.reason},
+        )
+        self.journal.flush()
 
     def restore(self) -> None:
         """Rebuild every account from the journal (once); new accounts are registered in it."""
@@ -198,7 +291,7 @@ class Runtime:
             account.fill_ids = rebuilt.fill_ids.get(key, set())
             self.accounts[key] = account
             self._by_broker.setdefault(setup.ref.broker, []).append(account)
-        self.journal.commit()
+        self.journal.flush()
 
     # -- the event path -------------------------------------------------------------------------
     async def _drain(self) -> None:
@@ -208,13 +301,33 @@ class Runtime:
             for broker, event in inbox.drain():
                 try:
                     acted = self._dispatch(broker, event)
-                except Exception:
-                    log.exception("event from %s failed: %r", broker, event)
+                except Exception as exc:
+                    self._event_failed(broker, event, exc)
                     continue
                 if acted:
                     # Let the flatten just started send its requests before the next event.
                     await asyncio.sleep(0)
-            self.journal.commit()
+            # Nothing waits on these records: the writer makes them durable while the loop goes on.
+            self.journal.flush()
+
+    def _event_failed(self, broker: str, event: BrokerEvent, exc: Exception) -> None:
+        """An event the runtime could not apply: the numbers may be off, so the trader hears of it."""
+        log.exception("event from %s failed: %r", broker, event)
+        key = (broker, type(event).__name__, type(exc).__name__)
+        now = self.clock.now()
+        last = self._event_alerts.get(key)
+        if last is not None and now - last < _EVENT_ALERT_EVERY:
+            return  # the same failure again: logged, alerted once a minute
+        self._event_alerts[key] = now
+        self.notices.emit(
+            Alert(
+                now,
+                Level.CRITICAL,
+                f"{broker}: a {type(event).__name__} could not be applied ({exc!r}); the numbers "
+                "shown may be off until the next reconnect",
+                topic=Topic.TASK,
+            )
+        )
 
     def _dispatch(self, broker: str, event: BrokerEvent) -> bool:
         if isinstance(event, Quote):
@@ -395,7 +508,7 @@ class Runtime:
             self._apply(account, FlatVerified(now))
         else:
             self.notices.emit(Alert(now, Level.CRITICAL, f"NOT FLAT: {result.detail}", account.key))
-        self.journal.commit()
+        self.journal.flush()
 
     # -- time -----------------------------------------------------------------------------------
     async def _ticks(self) -> None:
@@ -419,16 +532,25 @@ class Runtime:
         with self._one_commit():
             for account, actions, before_state in changed:
                 self._handle(account, actions, before_state, now)
-        self.journal.commit()
+        self.journal.flush()
 
     async def _checkpoints(self, every: float = 5.0) -> None:
-        """Keep the WAL short, off the event loop's thread (real seconds, whatever the clock)."""
+        """Keep the WAL short, off the event loop's thread (real seconds, whatever the clock).
+
+        A checkpoint that fails (a full disk) is logged once until one succeeds again: the
+        journal's own health alert is what tells the trader.
+        """
+        failing = ""
         while True:
             await asyncio.sleep(every)
             try:
                 await asyncio.to_thread(self.journal.checkpoint)
-            except Exception:
-                log.exception("journal checkpoint failed")
+            except Exception as exc:
+                if repr(exc) != failing:
+                    log.warning("journal checkpoint failed: %r", exc)
+                failing = repr(exc)
+            else:
+                failing = ""
 
     # -- links ----------------------------------------------------------------------------------
     def _on_link(self, event: LinkEvent) -> None:
@@ -441,7 +563,7 @@ class Runtime:
                 "detail": event.detail,
             },
         )
-        self.journal.commit()
+        self.journal.flush()
         self.notices.emit(LinkChanged(event.ts, event.broker, event.state, event.detail))
         if event.state is LinkState.CONNECTED:
             level, text = Level.INFO, f"{event.broker}: {event.detail or 'connected'}"
@@ -457,7 +579,7 @@ class Runtime:
                 Level.CRITICAL,
                 f"{event.broker}: connection {event.state.value} — {event.detail}",
             )
-        self.notices.emit(Alert(event.ts, level, text))
+        self.notices.emit(Alert(event.ts, level, text, topic=Topic.LINK))
 
     def _restored(self, broker: str) -> RestoredCallback:
         async def restored(snapshot: Snapshot, down_for: timedelta | None) -> None:
@@ -491,7 +613,7 @@ class Runtime:
                 await self.brokers[broker].subscribe(contracts)
             if down_for is not None:
                 self._apply(account, ConnectionRestored(now, down_for))
-        self.journal.commit()
+        self.journal.flush()
 
     def _check_positions(self, account: LiveAccount, now: datetime) -> None:
         ledger = {k: p.net for k, p in account.risk.ledger.positions.items()}
@@ -560,8 +682,15 @@ class Runtime:
         }
 
     def status(self) -> dict[str, Any]:
+        health = self.journal.health
         return {
             "time": self.clock.now().isoformat(),
+            "journal": {
+                "path": str(self.journal.path),
+                "writable": health.writable,
+                "reason": health.reason,
+                "pending": self.journal.pending,
+            },
             "accounts": [self.account_status(a) for a in self.accounts.values()],
             "brokers": [
                 {"name": name, "link": s.state.value, "detail": s.detail}

@@ -75,12 +75,24 @@ class LinkChanged:
     detail: str
 
 
+class Topic(StrEnum):
+    """What an alert is about, where it concerns propdesk itself rather than one account."""
+
+    NONE = ""
+    LINK = "link"  # the runtime's echo of a LinkChanged (the alert policy works from that one)
+    JOURNAL = "journal"  # the journal cannot be written, or can again
+    TASK = "task"  # a runtime task crashed and was restarted; an event could not be applied
+    CLOCK = "clock"  # the wall clock jumped, or agrees with the monotonic clock again
+    RESTORE = "restore"  # a flatten interrupted by a restart was re-issued
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     ts: datetime
     level: Level
     text: str
     account: str | None = None
+    topic: Topic = Topic.NONE
 
 
 Notice = StateChanged | ActionTaken | FillBooked | FlattenFinished | LinkChanged | Alert

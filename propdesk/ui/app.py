@@ -348,7 +348,8 @@ async def _console(
             tray.close()
         if window is not None:
             window.close_for_good()
-        workspace.close()
+        for line in workspace.close():
+            err.write(f"{line}\n")
 
 
 def _place(window: MainWindow, app: QApplication, size: QSize | None) -> None:

@@ -39,6 +39,7 @@ from propdesk.runtime.notices import (
     LinkChanged,
     Notice,
     StateChanged,
+    Topic,
 )
 
 CT = ZoneInfo("America/Chicago")
@@ -281,6 +282,29 @@ def test_an_accounts_other_critical_alerts_go_out_and_the_rest_stay_in_the_windo
     assert alerts(Alert(TS, Level.WARNING, "daily loss 52% used", ACCOUNT)) is None
     assert alerts(Alert(TS, Level.CRITICAL, "sim: connection disconnected — x")) is None
     assert alerts(Alert(TS, Level.INFO, "sim: reconnected")) is None
+
+
+@pytest.mark.parametrize(
+    ("topic", "title"),
+    [
+        (Topic.JOURNAL, "propdesk: journal"),
+        (Topic.TASK, "propdesk: internal error"),
+        (Topic.CLOCK, "propdesk: clock"),
+        (Topic.RESTORE, "propdesk: restart"),
+    ],
+)
+def test_propdesks_own_trouble_goes_to_every_channel_every_time(topic: Topic, title: str) -> None:
+    alerts = policy()
+    text = "journal not writable: running without durability — the disk is full"
+    for _ in range(2):  # a second fault is news too: never rate-limited
+        message = alerts(Alert(TS, Level.CRITICAL, text, topic=topic))
+        assert message is not None
+        assert (message.level, message.title, message.body) == (Level.CRITICAL, title, text)
+        assert message.urgent
+    cleared = alerts(Alert(TS, Level.INFO, "journal writable again", topic=topic))
+    assert cleared is not None
+    assert cleared.level is Level.INFO
+    assert cleared.resolves == (f"{topic.value}:down",)
 
 
 @pytest.mark.parametrize(

@@ -62,8 +62,8 @@ def test_a_timed_run_serves_the_control_socket_and_stops_cleanly(qapp, tmp_path:
                 await self.task
                 await workspace.stop()
 
-            def close(self) -> None:
-                workspace.close()
+            def close(self) -> list[str]:
+                return workspace.close()
 
         assert run(Workspace(), options) == 0
         (status,) = replies
