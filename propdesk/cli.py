@@ -155,7 +155,7 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from propdesk.domain.money import MoneyError, to_decimal
     from propdesk.domain.news import NewsListError, parse_news
     from propdesk.domain.protocol import Protocol
-    from propdesk.replay import ReplayError, read_lines, run, write_jsonl
+    from propdesk.replay import MAX_BALANCE, ReplayError, read_lines, run, write_jsonl
     from propdesk.resources import load_instruments, load_profiles
 
     try:
@@ -182,8 +182,10 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             balance = to_decimal(args.balance, what="--balance")
         except MoneyError as exc:
             return _fail(err, str(exc))
-        if balance <= 0:
-            return _fail(err, f"--balance must be > 0, got {args.balance}")
+        if not 0 < balance <= MAX_BALANCE:
+            return _fail(
+                err, f"--balance must be more than 0 and at most {MAX_BALANCE}, got {args.balance}"
+            )
     try:
         news = (
             parse_news(args.news.read_text(encoding="utf-8"), args.news.name) if args.news else []
@@ -194,19 +196,22 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except (OSError, NewsListError, ValueError) as exc:
         return _fail(err, str(exc))
     instruments = load_instruments()
+    calendar = calendar_for(profile, closures)
+    protocol = Protocol() if args.protocol == "default" else Protocol.none()
     try:
+        # Bytes, not text: the lines are decoded one by one so a bad byte is named by its line.
         if args.events == "-":
-            lines = read_lines(sys.stdin, instruments)
+            lines = read_lines(sys.stdin.buffer, instruments)
         else:
-            with open(args.events, encoding="utf-8") as stream:
+            with open(args.events, "rb") as stream:
                 lines = read_lines(stream, instruments)
+        records = run(
+            lines, profile, calendar=calendar, protocol=protocol, balance=balance, news=news
+        )
     except OSError as exc:
         return _fail(err, f"cannot read {args.events}: {exc.strerror}")
     except ReplayError as exc:
         return _fail(err, f"{args.events}: {exc}")
-    calendar = calendar_for(profile, closures)
-    protocol = Protocol() if args.protocol == "default" else Protocol.none()
-    records = run(lines, profile, calendar=calendar, protocol=protocol, balance=balance, news=news)
     if args.table:
         _write_table(records, out, profile.id)
     else:

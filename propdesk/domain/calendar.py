@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 __all__ = [
     "CHICAGO",
     "CME_DAY",
+    "MAX_YEAR",
+    "MIN_YEAR",
     "PRODUCT_GROUPS",
     "Closure",
     "Cutoff",
@@ -46,7 +48,7 @@ _MIDNIGHT = time(0, 0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Outside this range the holiday rules are either history or guesswork; refusing also bounds the
 # lazy year-extension loops below.
-_MIN_YEAR, _MAX_YEAR = 1990, 2100
+MIN_YEAR, MAX_YEAR = 1990, 2100
 # next_cutoff / reopen_after normally look at one or two sessions; this bounds the scan when a rule
 # leaves no moment to trade at all (a buffer longer than the session).
 _MAX_SCAN_SESSIONS = 40
@@ -371,8 +373,8 @@ class TradingCalendar:
         loaded = self._years.get(year)
         if loaded is not None:
             return loaded
-        if not _MIN_YEAR <= year <= _MAX_YEAR:
-            raise ValueError(f"year {year} is outside the calendar's range {_MIN_YEAR}–{_MAX_YEAR}")
+        if not MIN_YEAR <= year <= MAX_YEAR:
+            raise ValueError(f"year {year} is outside the calendar's range {MIN_YEAR}–{MAX_YEAR}")
         per_group: dict[str, dict[date, Session]] = {}
         days: set[date] = set()
         for group in PRODUCT_GROUPS:

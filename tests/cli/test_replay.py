@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from propdesk.cli import main
-from propdesk.resources import resource_path
+from propdesk.domain.account import calendar_for
+from propdesk.domain.events import Fill
+from propdesk.domain.protocol import Protocol
+from propdesk.replay import ReplayError, ReplayLine, parse_line, run
+from propdesk.resources import load_instruments, load_profiles, resource_path
 
 DAY = [
     {
@@ -163,6 +169,244 @@ def test_bad_input_names_the_line_and_prints_nothing(
     assert code == 2
     assert out == "", "nothing half-printed as if valid"
     assert message in err
+
+
+# Every kind of bad value, on line 3 after two good lines: the replay must stop with the line's
+# number and what is wrong, exit 2, and print nothing at all (before the fix, some of these printed
+# the good lines and then a traceback, some only a traceback).
+AT = '"ts": "2026-11-17T09:05:00-06:00"'
+FILL = AT + ', "type": "fill", "symbol": "ESZ6", "side": "sell", "qty": 2'
+BAD_VALUES = {
+    "non-UTF-8 bytes": (
+        ("{" + AT + ', "type": "kill", "reason": "caf').encode() + b'\xe9"}',
+        "line 3: not UTF-8 text (byte 0xe9",
+    ),
+    "fill without price": ("{" + FILL + "}", "line 3: missing field 'price'"),
+    "reconnect without down_seconds": (
+        "{" + AT + ', "type": "reconnect"}',
+        "line 3: missing field 'down_seconds'",
+    ),
+    "deeply nested JSON": (
+        "{" + AT + ', "type": "clock", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+        "line 3: not valid replay input (JSON nested too deeply)",
+    ),
+    "price 1e400 as a JSON number": (
+        "{" + FILL + ', "price": 1e400}',
+        "line 3: 'price' must be more than 0 and at most 10000000, got 1E+400",
+    ),
+    "price '1e999999' as a string": (
+        "{" + FILL + ', "price": "1e999999"}',
+        "line 3: 'price' must be more than 0 and at most 10000000, got '1e999999'",
+    ),
+    "price with more places than exact sums allow": (
+        "{" + FILL + ', "price": "1e-999999"}',
+        "line 3: 'price' 1E-999999 has more than 8 decimal places",
+    ),
+    "price beyond Decimal's exponent range": (
+        "{" + FILL + ', "price": 1e9999999999999999999999}',
+        "line 3: the number 1e9999999999999999999999 is out of range",
+    ),
+    "fee '1e999999'": (
+        "{" + FILL + ', "price": 6000, "fee": "1e999999"}',
+        "line 3: 'fee' must be from 0 to 1000000",
+    ),
+    "qty beyond any account": (
+        "{" + FILL + '0000000000000000000000, "price": 6000}',
+        "line 3: 'qty' must be a whole number > 0, at most 10000",
+    ),
+    "qty with 5000 digits": (
+        "{" + FILL + "9" * 5000 + ', "price": 6000}',
+        "line 3: a number 5001 digits long is too long for any field",
+    ),
+    "down_seconds '1e30'": (
+        "{" + AT + ', "type": "reconnect", "down_seconds": "1e30"}',
+        "line 3: 'down_seconds' must be from 0 to 315360000 (ten years), got '1e30'",
+    ),
+    "down_seconds negative": (
+        "{" + AT + ', "type": "reconnect", "down_seconds": -5}',
+        "line 3: 'down_seconds' must be from 0 to 315360000",
+    ),
+    "year 1": (
+        '{"ts": "0001-01-01T00:00:00+00:00", "type": "clock"}',
+        "line 3: 'ts' '0001-01-01T00:00:00+00:00' is outside the dates the trading calendar covers",
+    ),
+    "year 9999": (
+        '{"ts": "9999-12-31T23:00:00-06:00", "type": "clock"}',
+        "line 3: 'ts' '9999-12-31T23:00:00-06:00' is outside the dates the trading calendar covers",
+    ),
+    "NaN price": ("{" + FILL + ', "price": NaN}', "line 3: NaN is not valid JSON"),
+    "NaN in a text field": (
+        "{" + AT + ', "type": "kill", "reason": NaN}',
+        "line 3: NaN is not valid JSON",
+    ),
+    "Infinity mark": (
+        "{" + AT + ', "type": "mark", "symbol": "ESZ6", "last": Infinity}',
+        "line 3: Infinity is not valid JSON",
+    ),
+    "-Infinity in a text field": (
+        "{" + AT + ', "type": "unlock", "confirmed": true, "scope": -Infinity}',
+        "line 3: -Infinity is not valid JSON",
+    ),
+    "exchange not a string": (
+        "{" + FILL + ', "price": 6000, "exchange": ["CME"]}',
+        "line 3: 'exchange' must be a string, got ['CME']",
+    ),
+    "lone surrogate in the kill reason": (
+        "{" + AT + r', "type": "kill", "reason": "\ud800"}',
+        "line 3: 'reason' contains a lone surrogate escape",
+    ),
+}
+
+
+def write_bytes(tmp_path: Path, bad: str | bytes) -> Path:
+    """DAY's first two lines, then `bad` as line 3."""
+    path = tmp_path / "day.jsonl"
+    good = b"".join(json.dumps(line).encode() + b"\n" for line in DAY[:2])
+    path.write_bytes(good + (bad if isinstance(bad, bytes) else bad.encode()) + b"\n")
+    return path
+
+
+@pytest.mark.parametrize(("bad", "message"), BAD_VALUES.values(), ids=BAD_VALUES.keys())
+def test_bad_value_names_the_line_and_prints_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: str | bytes, message: str
+) -> None:
+    code = main(["replay", str(write_bytes(tmp_path, bad)), "--profile", "topstep-combine-50k"])
+    out, err = capsys.readouterr()
+    assert out == "", "nothing printed, not even the good lines before the bad one"
+    assert code == 2, err
+    assert message in err
+    assert "Traceback" not in err
+
+
+STDIN_CASES = (
+    "non-UTF-8 bytes",
+    "price 1e400 as a JSON number",
+    "year 9999",
+    "fill without price",
+)
+
+
+@pytest.mark.parametrize("case", STDIN_CASES)
+def test_bad_value_on_standard_input_is_reported_the_same(tmp_path: Path, case: str) -> None:
+    bad, message = BAD_VALUES[case]
+    result = subprocess.run(
+        [sys.executable, "-m", "propdesk", "replay", "-", "--profile", "topstep-combine-50k"],
+        input=write_bytes(tmp_path, bad).read_bytes(),
+        capture_output=True,
+        check=False,
+    )
+    err = result.stderr.decode()
+    assert result.stdout == b""
+    assert result.returncode == 2, err
+    assert f"propdesk: -: {message}" in err
+    assert "Traceback" not in err
+
+
+def test_time_going_backwards_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier = {"ts": "2026-11-17T08:59:00-06:00", "type": "clock"}
+    code = main(
+        ["replay", str(write(tmp_path, [*DAY[:2], earlier])), "--profile", "topstep-combine-50k"]
+    )
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert code == 2
+    assert (
+        "line 3: 'ts' 2026-11-17T08:59:00-06:00 is earlier than line 2's "
+        "2026-11-17T09:01:00-06:00; times must not go backwards"
+    ) in err
+
+
+def test_the_same_time_twice_is_not_going_backwards(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    again = {"ts": DAY[1]["ts"], "type": "clock"}
+    code, records, err = replay(
+        capsys, str(write(tmp_path, [*DAY[:2], again])), "--profile", "topstep-combine-50k"
+    )
+    assert code == 0, err
+    assert len(records) == 3
+
+
+@pytest.mark.parametrize(
+    "ts", ["1991-01-01T00:00:00+00:00", "2099-12-31T23:59:59+00:00", "2099-12-31T17:59:59-06:00"]
+)
+def test_the_first_and_last_moments_in_range_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ts: str
+) -> None:
+    lines = [{"ts": ts, "type": "clock"}, {"ts": ts, "type": "kill"}]
+    code, records, err = replay(
+        capsys, str(write(tmp_path, lines)), "--profile", "topstep-combine-50k"
+    )
+    assert code == 0, err
+    assert records[1]["state"] == "LOCKED"
+
+
+@pytest.mark.parametrize("ts", ["1990-12-31T23:59:59+00:00", "2100-01-01T00:00:00+00:00"])
+def test_just_outside_the_range_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ts: str
+) -> None:
+    code = main(
+        [
+            "replay",
+            str(write(tmp_path, [{"ts": ts, "type": "clock"}])),
+            "--profile",
+            "topstep-combine-50k",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert "line 1: 'ts'" in err
+    assert "(1991-01-01 to 2099-12-31 UTC)" in err
+
+
+def test_largest_values_in_range_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fill = {**DAY[0], "qty": 10_000, "price": "0.00000001", "fee": "1000000"}
+    mark = {**DAY[1], "bid": "10000000", "ask": "10000000"}
+    down = {"ts": DAY[2]["ts"], "type": "reconnect", "down_seconds": 315_360_000}
+    code, records, err = replay(
+        capsys,
+        str(write(tmp_path, [fill, mark, down])),
+        "--profile",
+        "topstep-combine-50k",
+        "--balance",
+        "1000000000",
+    )
+    assert code == 0, err
+    assert records[0]["balance"] == "999000000.00"
+    assert [a["type"] for a in records[2]["actions"]] == ["flatten"]
+
+
+@pytest.mark.parametrize("balance", ["1e999999", "1000000000.01", "0"])
+def test_balance_out_of_range_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], balance: str
+) -> None:
+    code = main(
+        [
+            "replay",
+            str(write(tmp_path, DAY)),
+            "--profile",
+            "topstep-combine-50k",
+            "--balance",
+            balance,
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert f"--balance must be more than 0 and at most 1000000000, got {balance}" in err
+
+
+def test_a_line_the_engine_cannot_process_is_named_not_half_printed() -> None:
+    """The backstop behind the checks: a value parse_line would refuse, built by hand."""
+    instruments = load_instruments()
+    good = parse_line(json.dumps(DAY[0]), 1, instruments)
+    fill = good.event
+    assert isinstance(fill, Fill)
+    huge = ReplayLine(2, DAY[1]["ts"], replace(fill, price=Decimal("1e400")))
+    profile = load_profiles().get("topstep-combine-50k")
+    with pytest.raises(ReplayError, match=r"^line 2: cannot process this line: a number is too"):
+        run([good, huge], profile, calendar=calendar_for(profile, []), protocol=Protocol())
 
 
 def test_unknown_symbol_message_is_clear(
