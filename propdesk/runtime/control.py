@@ -18,6 +18,11 @@ Protocol: one JSON object per line each way (so `nc -U` or `socat` works by hand
 Every request runs as its own task and replies when done (replies can come out of order; match them by
 id), so a slow flatten never holds up a status. A request that has reached the handler keeps running
 if its client goes away: a flatten the trader asked for finishes even after Ctrl-C in the terminal.
+
+Limits: at most MAX_CONNECTIONS clients at once (one more is told why and closed); a client that sends
+nothing for the idle timeout while none of its requests runs is closed, and so is one that leaves its
+replies unread that long. The client side talks only to a socket file owned by this user, in a
+directory others cannot write, served by a process of this user (where the kernel says).
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ import stat
 import struct
 import sys
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
@@ -54,6 +59,12 @@ SOCKET_NAME = "control.sock"
 MAX_LINE = 64 * 1024
 # Replies can be large (status of many accounts); the client's cap only guards against garbage.
 _CLIENT_LIMIT = 16 * 1024 * 1024
+# At most this many clients at once. `propdesk status` and friends hold one connection for one
+# request; more than this at once is a runaway script, which must not use up the process's descriptors.
+MAX_CONNECTIONS = 16
+# A client that sends nothing for this long while none of its requests runs is closed, and so is one
+# that leaves a reply unread this long: either way it would hold one of the connections above for good.
+IDLE_TIMEOUT = 30.0
 # How long start() waits for whatever listens on an existing socket file to accept a connection.
 _PROBE_TIMEOUT = 2.0
 _CLOSE_TIMEOUT = 5.0
@@ -77,6 +88,25 @@ class ControlTimeout(ControlError, TimeoutError):
 
 class ControlRefused(ControlError):
     """propdesk answered `ok: false`; the message is the server's error."""
+
+
+class UnknownScope(KeyError):
+    """A flatten or an unlock names an account or a cluster propdesk does not watch. A KeyError, as
+    a lookup by account key always raised; its message is the sentence alone (KeyError's own str()
+    would quote it)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unknown account"
+
+    @classmethod
+    def accounts(cls, unknown: Sequence[str], known: Iterable[str]) -> UnknownScope:
+        noun = "account" if len(unknown) == 1 else "accounts"
+        return cls(f"no {noun} {', '.join(unknown)} (known: {', '.join(known) or 'none'})")
+
+    @classmethod
+    def cluster(cls, name: str, known: Iterable[str | None]) -> UnknownScope:
+        names = sorted({c for c in known if c})
+        return cls(f"no cluster {name} (known: {', '.join(names) or 'none'})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +246,12 @@ def _check_socket_dir(directory: Path) -> None:
     if not directory.exists():
         _make_private_dir(directory)
         return
+    _refuse_open_dir(directory)
+
+
+def _refuse_open_dir(directory: Path) -> None:
+    # A sticky directory (/tmp) is fine: others may add files there but not replace ours, and a
+    # socket file they made first is theirs, which the owner checks catch.
     info = os.stat(directory)
     if not stat.S_ISDIR(info.st_mode):
         raise ControlError(f"{directory} is not a directory")
@@ -306,10 +342,28 @@ def _error(request_id: Any, message: str) -> dict[str, Any]:
 # --- server -------------------------------------------------------------------------------------
 
 
+@dataclass(eq=False, slots=True)
+class _Client:
+    """One connection's state: its streams, who it is, and the requests of it still running."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    pid: int | None
+    write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pending: set[asyncio.Task[None]] = field(default_factory=set)
+    # The idle clock while the server waits for this client's next line; None between reads.
+    reading: asyncio.Timeout | None = None
+
+
 class ControlServer:
-    def __init__(self, handler: ControlHandler, path: Path) -> None:
+    def __init__(
+        self, handler: ControlHandler, path: Path, *, idle_timeout: float = IDLE_TIMEOUT
+    ) -> None:
+        if idle_timeout <= 0:
+            raise ValueError(f"idle_timeout must be > 0 seconds, got {idle_timeout}")
         self._handler = handler
         self._path = Path(os.path.abspath(Path(path).expanduser()))
+        self._idle_timeout = idle_timeout
         self._uid = os.geteuid() if hasattr(os, "geteuid") else -1
         self._server: asyncio.Server | None = None
         self._inode: int | None = None
@@ -320,6 +374,11 @@ class ControlServer:
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def open_connections(self) -> int:
+        """How many clients are connected right now."""
+        return len(self._connections)
 
     async def start(self) -> None:
         _require_unix()
@@ -456,70 +515,125 @@ class ControlServer:
             # Accepted just before close(): close() cannot see this connection, so drop it here.
             writer.close()
             return
+        client = _Client(reader, writer, _peer_pid(writer.get_extra_info("socket")))
+        # Counted before this one joins; a refused connection is listed too while it is told why,
+        # so close() drops it like any other.
+        full = len(self._connections) >= MAX_CONNECTIONS
         self._connections[task] = writer
-        write_lock = asyncio.Lock()
-        pending: set[asyncio.Task[None]] = set()
         try:
-            sock = writer.get_extra_info("socket")
-            pid = _peer_pid(sock)
-            uid = peer_uid(sock)
-            if uid is not None and uid != self._uid:
-                log.warning("control: refused pid %s uid %s (we are uid %s)", pid, uid, self._uid)
-                await self._send(
-                    writer,
-                    write_lock,
-                    _error(None, f"permission denied: uid {uid} may not control this propdesk"),
-                )
-                return
-            while True:
-                try:
-                    line = await reader.readline()
-                except ValueError:
-                    # The line overran MAX_LINE: the stream is now mid-line, so there is no telling
-                    # where the next request starts. Say why, then close.
-                    await self._send(
-                        writer, write_lock, _error(None, f"request line over {MAX_LINE} bytes")
-                    )
-                    break
-                except ConnectionError:
-                    break
-                if not line:
-                    break
-                if not line.strip():
-                    continue  # an Enter typed into `nc -U` is not a request
-                request = asyncio.create_task(self._answer(line, pid, writer, write_lock))
-                pending.add(request)
-                self._requests.add(request)
-                request.add_done_callback(pending.discard)
-                request.add_done_callback(self._requests.discard)
-            # The client may half-close after its last request (`nc -N`, `socat`): answer first.
-            if pending:
-                await asyncio.wait(pending)
+            if full:
+                await self._refuse_over_cap(client)
+            else:
+                await self._converse(client)
         finally:
             self._connections.pop(task, None)
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    async def _send(
-        self, writer: asyncio.StreamWriter, lock: asyncio.Lock, reply: Mapping[str, Any]
-    ) -> None:
+    async def _refuse_over_cap(self, client: _Client) -> None:
+        log.warning(
+            "control: refused a connection from pid %s: %d clients are connected already",
+            client.pid,
+            MAX_CONNECTIONS,
+        )
+        message = (
+            f"too many connections to propdesk ({MAX_CONNECTIONS} already open); "
+            "close some and try again"
+        )
+        await self._send(client, _error(None, message))
+
+    async def _converse(self, client: _Client) -> None:
+        uid = peer_uid(client.writer.get_extra_info("socket"))
+        if uid is not None and uid != self._uid:
+            log.warning(
+                "control: refused pid %s uid %s (we are uid %s)", client.pid, uid, self._uid
+            )
+            message = f"permission denied: uid {uid} may not control this propdesk"
+            await self._send(client, _error(None, message))
+            return
+        while True:
+            try:
+                line = await self._next_line(client)
+            except TimeoutError:
+                log.info(
+                    "control: closing the connection of pid %s: no request for %g s",
+                    client.pid,
+                    self._idle_timeout,
+                )
+                message = f"no request for {self._idle_timeout:g} s; closing the connection"
+                await self._send(client, _error(None, message))
+                break
+            except ValueError:
+                # The line overran MAX_LINE: the stream is now mid-line, so there is no telling
+                # where the next request starts. Say why, then close.
+                await self._send(client, _error(None, f"request line over {MAX_LINE} bytes"))
+                break
+            except ConnectionError:
+                break
+            if not line:
+                break
+            if not line.strip():
+                continue  # an Enter typed into `nc -U` is not a request
+            self._start_request(client, line)
+        # The client may half-close after its last request (`nc -N`, `socat`): answer first.
+        if client.pending:
+            await asyncio.wait(client.pending)
+
+    async def _next_line(self, client: _Client) -> bytes:
+        """The client's next line; TimeoutError once it has been idle for the idle timeout.
+
+        The idle clock runs only while none of this client's requests runs: waiting for a slow
+        flatten's reply is not idling. `_request_done` starts it when the last one finishes."""
+        loop = asyncio.get_running_loop()
+        deadline = None if client.pending else loop.time() + self._idle_timeout
+        try:
+            async with asyncio.timeout_at(deadline) as client.reading:
+                return await client.reader.readline()
+        finally:
+            client.reading = None
+
+    def _start_request(self, client: _Client, line: bytes) -> None:
+        request = asyncio.create_task(self._answer(client, line))
+        client.pending.add(request)
+        self._requests.add(request)
+        request.add_done_callback(self._requests.discard)
+        request.add_done_callback(lambda task: self._request_done(client, task))
+
+    def _request_done(self, client: _Client, task: asyncio.Task[None]) -> None:
+        client.pending.discard(task)
+        idle = client.reading
+        # when() is None only for a clock that was not running, so it cannot be expiring.
+        if not client.pending and idle is not None and idle.when() is None:
+            idle.reschedule(asyncio.get_running_loop().time() + self._idle_timeout)
+
+    async def _send(self, client: _Client, reply: Mapping[str, Any]) -> None:
         try:
             data = _encode(reply)
         except (TypeError, ValueError) as exc:
             data = _encode(_error(reply.get("id"), f"reply is not JSON: {exc}"))
-        async with lock:
+        writer = client.writer
+        async with client.write_lock:
             if writer.is_closing():
                 return  # the client left; a request that ran on without it simply goes unanswered
             writer.write(data)
-            with contextlib.suppress(ConnectionError):
-                await writer.drain()
+            try:
+                async with asyncio.timeout(self._idle_timeout):
+                    await writer.drain()
+            except ConnectionError:
+                pass
+            except TimeoutError:
+                # A client that does not read would hold its connection, and this task, for good.
+                log.warning(
+                    "control: dropping pid %s: it left a reply unread for %g s",
+                    client.pid,
+                    self._idle_timeout,
+                )
+                writer.transport.abort()
 
-    async def _answer(
-        self, line: bytes, pid: int | None, writer: asyncio.StreamWriter, lock: asyncio.Lock
-    ) -> None:
-        reply = await self._dispatch(line, pid)
-        await self._send(writer, lock, reply)
+    async def _answer(self, client: _Client, line: bytes) -> None:
+        reply = await self._dispatch(line, client.pid)
+        await self._send(client, reply)
 
     async def _dispatch(self, line: bytes, pid: int | None) -> dict[str, Any]:
         try:
@@ -536,6 +650,9 @@ class ControlServer:
             result = await self._run(cmd, request, pid)
             return {"id": request_id, "ok": True, "result": _jsonable(result)}
         except _RequestError as exc:
+            return _error(request_id, str(exc))
+        except UnknownScope as exc:
+            log.info("control: %s refused: %s", cmd, exc)
             return _error(request_id, str(exc))
         except Exception as exc:
             # The handler's failure is the client's answer; the server carries on.
@@ -583,36 +700,19 @@ async def request(
     """Send one command to the running propdesk and return its `result`.
 
     Raises ControlUnavailable when nothing listens, ControlTimeout (also a TimeoutError) when no
-    reply comes within `timeout` seconds, ControlRefused when propdesk answers with an error.
+    reply comes within `timeout` seconds, ControlRefused when propdesk answers with an error, and
+    ControlError, having sent nothing, when the socket is not this user's propdesk's.
     """
     _require_unix()
     target = Path(path) if path is not None else default_socket_path()
     _check_path_length(target)
-    message = {"id": 1, **cmd}
+    _check_socket_is_ours(target)
     try:
         async with asyncio.timeout(timeout):
+            reader, writer = await _connect(target)
             try:
-                reader, writer = await asyncio.open_unix_connection(target, limit=_CLIENT_LIMIT)
-            except FileNotFoundError:
-                raise ControlUnavailable(
-                    f"propdesk is not running (no control socket at {target})"
-                ) from None
-            except ConnectionRefusedError:
-                raise ControlUnavailable(
-                    f"propdesk is not running (stale control socket at {target})"
-                ) from None
-            except PermissionError:
-                raise ControlError(
-                    f"permission denied opening {target} (another user's propdesk?)"
-                ) from None
-            try:
-                writer.write(_encode(message))
-                await writer.drain()
-                raw = await reader.readline()
-            except ValueError:
-                raise ControlError(f"reply over {_CLIENT_LIMIT} bytes") from None
-            except ConnectionError:
-                raw = b""
+                _check_peer_is_us(writer, target)
+                raw = await _exchange(reader, writer, {"id": 1, **cmd})
             finally:
                 writer.close()
                 with contextlib.suppress(OSError):
@@ -622,6 +722,79 @@ async def request(
             f"no reply from propdesk within {timeout:g} s ({target}); "
             "the command may still be running"
         ) from None
+    return _result_of(raw)
+
+
+def _check_socket_is_ours(path: Path) -> None:
+    """Refuse, before connecting, a path that is not a socket of this user's in a private directory:
+    commands (a flatten, an unlock) must reach this user's propdesk and nothing else."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise ControlUnavailable(f"propdesk is not running (no control socket at {path})") from None
+    except OSError as exc:
+        raise ControlError(f"cannot look at the control socket {path}: {exc.strerror}") from None
+    if not stat.S_ISSOCK(info.st_mode):
+        hint = f" (is {ENV_PATH} right?)" if os.environ.get(ENV_PATH) else ""
+        raise ControlError(
+            f"{path} is not a socket, so not propdesk's control socket; nothing was sent{hint}"
+        )
+    uid = os.geteuid()
+    if info.st_uid != uid:
+        raise ControlError(
+            f"the control socket {path} belongs to uid {info.st_uid}, not to you (uid {uid}); "
+            "nothing was sent"
+        )
+    try:
+        _refuse_open_dir(path.parent)
+    except ControlError as exc:
+        raise ControlError(f"{exc}; nothing was sent") from None
+
+
+def _check_peer_is_us(writer: asyncio.StreamWriter, path: Path) -> None:
+    # The file checks above leave a moment in which the path could be swapped; the kernel's word on
+    # who accepted the connection does not.
+    uid = peer_uid(writer.get_extra_info("socket"))
+    ours = os.geteuid()
+    if uid is not None and uid != ours:
+        raise ControlError(
+            f"the control socket {path} is served by uid {uid}, not by you (uid {ours}); "
+            "nothing was sent"
+        )
+
+
+async def _connect(target: Path) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    try:
+        return await asyncio.open_unix_connection(target, limit=_CLIENT_LIMIT)
+    except FileNotFoundError:
+        raise ControlUnavailable(
+            f"propdesk is not running (no control socket at {target})"
+        ) from None
+    except ConnectionRefusedError:
+        raise ControlUnavailable(
+            f"propdesk is not running (stale control socket at {target})"
+        ) from None
+    except PermissionError:
+        raise ControlError(
+            f"permission denied opening {target} (another user's propdesk?)"
+        ) from None
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: dict[str, Any]
+) -> bytes:
+    """Send one request line and read one reply line (b"" when the server hangs up first)."""
+    try:
+        writer.write(_encode(message))
+        await writer.drain()
+        return await reader.readline()
+    except ValueError:
+        raise ControlError(f"reply over {_CLIENT_LIMIT} bytes") from None
+    except ConnectionError:
+        return b""
+
+
+def _result_of(raw: bytes) -> dict[str, Any]:
     if not raw:
         raise ControlError("propdesk closed the connection without a reply")
     try:

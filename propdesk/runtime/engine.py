@@ -57,7 +57,7 @@ from propdesk.runtime.accounts import (
     setup_to_json,
 )
 from propdesk.runtime.collector import COLLECTOR
-from propdesk.runtime.control import FlattenScope
+from propdesk.runtime.control import FlattenScope, UnknownScope
 from propdesk.runtime.inbox import Inbox
 from propdesk.runtime.journal import Journal, JournalHealth, rebuild
 from propdesk.runtime.killswitch import FlattenResult, KillSwitch
@@ -630,10 +630,14 @@ class Runtime:
         if scope.all:
             return list(self.accounts.values())
         if scope.cluster is not None:
-            return [a for a in self.accounts.values() if a.setup.cluster == scope.cluster]
+            chosen = [a for a in self.accounts.values() if a.setup.cluster == scope.cluster]
+            if not chosen:
+                clusters = (a.setup.cluster for a in self.accounts.values())
+                raise UnknownScope.cluster(scope.cluster, clusters)
+            return chosen
         unknown = [k for k in scope.accounts if k not in self.accounts]
         if unknown:
-            raise KeyError(f"unknown account(s): {', '.join(unknown)}")
+            raise UnknownScope.accounts(unknown, self.accounts)
         return [self.accounts[k] for k in scope.accounts]
 
     async def kill(self, scope: FlattenScope, reason: str = "manual kill") -> list[FlattenResult]:
@@ -651,7 +655,9 @@ class Runtime:
         return results
 
     def unlock(self, key: str, *, confirmed: bool, scope: str | None = None) -> GuardState:
-        account = self.accounts[key]
+        account = self.accounts.get(key)
+        if account is None:
+            raise UnknownScope.accounts([key], self.accounts)
         self._apply(account, UnlockRequest(self.clock.now(), confirmed, scope or key))
         self.journal.commit()
         return account.risk.status.state

@@ -22,6 +22,7 @@ import pytest
 from propdesk.domain.risk_state import GuardState
 from propdesk.runtime import control
 from propdesk.runtime.control import (
+    MAX_CONNECTIONS,
     MAX_LINE,
     AlreadyRunning,
     ControlError,
@@ -30,6 +31,7 @@ from propdesk.runtime.control import (
     ControlTimeout,
     ControlUnavailable,
     FlattenScope,
+    UnknownScope,
     call,
     default_socket_path,
     format_flatten,
@@ -82,6 +84,7 @@ class FakeHandler:
         self._status_waiting = 0
         self._status_release = asyncio.Event()
         self.fail_with: Exception | None = None
+        self.flatten_fails_with: Exception | None = None
         self.status_result: dict[str, Any] = STATUS
 
     async def status(self) -> dict[str, Any]:
@@ -99,6 +102,8 @@ class FakeHandler:
 
     async def flatten(self, scope: FlattenScope) -> dict[str, Any]:
         self.calls.append(("flatten", scope))
+        if self.flatten_fails_with is not None:
+            raise self.flatten_fails_with
         self.flatten_started.set()
         if self.flatten_gate is not None:
             await self.flatten_gate.wait()
@@ -162,6 +167,44 @@ class Conn:
         with contextlib.suppress(OSError):
             await self.writer.wait_closed()
 
+    async def rest(self) -> bytes:
+        """Everything the server still sends until it closes the connection (fails after WAIT)."""
+        try:
+            return await asyncio.wait_for(self.reader.read(), WAIT)
+        except ConnectionResetError:
+            return b""  # Linux resets when the server closes with our unread bytes queued
+
+
+class Listener:
+    """A bare Unix socket server standing in for whatever might sit at the control path: it records
+    what each connection sends until it hangs up, and never answers."""
+
+    def __init__(self) -> None:
+        self.received: asyncio.Queue[bytes] = asyncio.Queue()  # one item per connection, at its end
+        self._server: asyncio.Server | None = None
+
+    async def start(self, path: Path) -> Listener:
+        self._server = await asyncio.start_unix_server(self._record, path)
+        return self
+
+    async def _record(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.received.put_nowait(await reader.read())
+        writer.close()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await asyncio.wait_for(self._server.wait_closed(), WAIT)
+
+
+async def until(condition: Any, what: str) -> None:
+    """Wait (at most WAIT) for a server-side condition no client can observe without changing it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while not condition():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
 
 # --- privacy of the socket ----------------------------------------------------------------------
 
@@ -212,10 +255,94 @@ def test_peer_uid_is_ours_on_a_real_socket() -> None:
 async def test_a_different_peer_uid_is_refused(
     server: ControlServer, handler: FakeHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A raw connection: request() would refuse first, on its own check of the server's uid.
     monkeypatch.setattr(control, "peer_uid", lambda sock: os.geteuid() + 1)
-    with pytest.raises(ControlRefused, match="permission denied: uid"):
-        await request({"cmd": "status"}, path=server.path, timeout=WAIT)
+    conn = await Conn.open(server.path)
+    try:
+        await conn.send({"id": 1, "cmd": "status"})
+        reply = await conn.recv()
+        assert reply["ok"] is False
+        assert reply["error"].startswith("permission denied: uid")
+        assert await conn.rest() == b""
+    finally:
+        await conn.close()
     assert handler.calls == []
+
+
+# --- the client talks only to this user's propdesk ----------------------------------------------
+
+
+async def test_the_client_refuses_a_file_that_is_not_a_socket(sock_dir: Path) -> None:
+    path = sock_dir / "c.sock"
+    path.write_text("not a socket")
+    with pytest.raises(ControlError, match=r"is not a socket.*nothing was sent"):
+        await request({"cmd": "flatten", "scope": "all"}, path=path, timeout=WAIT)
+    assert path.read_text() == "not a socket"
+
+
+async def test_the_client_refuses_a_socket_in_a_directory_others_can_write(sock_dir: Path) -> None:
+    open_dir = sock_dir / "open"
+    open_dir.mkdir()
+    open_dir.chmod(0o777)  # not sticky: anyone could have replaced the socket file
+    listener = await Listener().start(open_dir / "c.sock")
+    try:
+        with pytest.raises(ControlError, match=r"writable by other users.*nothing was sent"):
+            await request(
+                {"cmd": "flatten", "scope": "all"}, path=open_dir / "c.sock", timeout=WAIT
+            )
+    finally:
+        await listener.close()
+    assert listener.received.empty()
+
+
+async def test_the_client_accepts_a_sticky_shared_directory(
+    handler: FakeHandler, sock_dir: Path
+) -> None:
+    # Like /tmp: others may add files but not replace ours, so the server serves there too.
+    shared = sock_dir / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    srv = ControlServer(handler, shared / "c.sock")
+    await asyncio.wait_for(srv.start(), WAIT)
+    try:
+        assert await request({"cmd": "status"}, path=srv.path, timeout=WAIT) == STATUS
+    finally:
+        await srv.close()
+
+
+async def test_the_client_refuses_a_socket_another_uid_owns(
+    sock_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A socket file of another user's cannot be made without root; being another uid can be faked.
+    listener = await Listener().start(sock_dir / "c.sock")
+    owner = os.lstat(sock_dir / "c.sock").st_uid
+    monkeypatch.setattr(os, "geteuid", lambda: owner + 1)
+    try:
+        with pytest.raises(
+            ControlError, match=rf"belongs to uid {owner}, not to you.*nothing was sent"
+        ):
+            await request(
+                {"cmd": "flatten", "scope": "all"}, path=sock_dir / "c.sock", timeout=WAIT
+            )
+    finally:
+        await listener.close()
+    assert listener.received.empty()
+
+
+async def test_the_client_refuses_a_server_of_another_uid_and_sends_nothing(
+    sock_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listener = await Listener().start(sock_dir / "c.sock")
+    other = os.geteuid() + 1
+    monkeypatch.setattr(control, "peer_uid", lambda sock: other)
+    try:
+        with pytest.raises(ControlError, match=rf"served by uid {other}.*nothing was sent"):
+            await request(
+                {"cmd": "flatten", "scope": "all"}, path=sock_dir / "c.sock", timeout=WAIT
+            )
+        assert await asyncio.wait_for(listener.received.get(), WAIT) == b""
+    finally:
+        await listener.close()
 
 
 def test_overlong_path_is_a_clear_error(handler: FakeHandler, sock_dir: Path) -> None:
@@ -503,6 +630,177 @@ async def test_timeout_is_not_unavailable(server: ControlServer, handler: FakeHa
     assert isinstance(caught.value, TimeoutError)
     assert not isinstance(caught.value, ControlUnavailable)
     handler.flatten_gate.set()
+
+
+# --- the connection cap and the idle timeout ----------------------------------------------------
+
+
+async def test_one_connection_over_the_cap_is_told_why_and_closed(
+    server: ControlServer, handler: FakeHandler, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler.flatten_gate = asyncio.Event()
+    conns = [await Conn.open(server.path) for _ in range(MAX_CONNECTIONS)]
+    try:
+        # A flatten under way on the first, a round trip on every other: all are being served.
+        await conns[0].send({"id": 1, "cmd": "flatten", "scope": "all"})
+        await asyncio.wait_for(handler.flatten_started.wait(), WAIT)
+        for conn in conns[1:]:
+            await conn.send({"id": 2, "cmd": "ping"})
+            assert (await conn.recv())["ok"] is True
+
+        with caplog.at_level("WARNING", logger="propdesk.runtime.control"):
+            extra = await Conn.open(server.path)
+            try:
+                reply = await extra.recv()
+                assert await extra.rest() == b""
+            finally:
+                await extra.close()
+            with pytest.raises(ControlRefused, match="too many connections to propdesk"):
+                await request({"cmd": "status"}, path=server.path, timeout=WAIT)
+        assert reply == {
+            "id": None,
+            "ok": False,
+            "error": f"too many connections to propdesk ({MAX_CONNECTIONS} already open); "
+            "close some and try again",
+        }
+        assert "refused a connection" in caplog.text
+
+        # The first sixteen are untouched: the flatten finishes and answers, the others still talk.
+        handler.flatten_gate.set()
+        assert (await conns[0].recv())["id"] == 1
+        for conn in conns[1:]:
+            await conn.send({"id": 3, "cmd": "ping"})
+            assert (await conn.recv())["id"] == 3
+        assert [c for c in handler.calls if c[0] == "status"] == []
+
+        # A freed slot is served again.
+        await conns.pop().close()
+        await until(lambda: server.open_connections < MAX_CONNECTIONS, "the slot to free")
+        assert (await request({"cmd": "ping"}, path=server.path, timeout=WAIT))["pong"] is True
+    finally:
+        for conn in conns:
+            await conn.close()
+
+
+# Short enough to keep the tests quick, long enough that a busy machine does not idle out a client
+# between its connect and its first request.
+@pytest.fixture
+async def quick_server(handler: FakeHandler, sock_path: Path) -> AsyncIterator[ControlServer]:
+    srv = ControlServer(handler, sock_path, idle_timeout=0.5)
+    await asyncio.wait_for(srv.start(), WAIT)
+    yield srv
+    await asyncio.wait_for(srv.close(), WAIT)
+
+
+async def test_a_client_that_sends_nothing_is_closed(quick_server: ControlServer) -> None:
+    conn = await Conn.open(quick_server.path)
+    try:
+        reply = await conn.recv()
+        assert reply == {
+            "id": None,
+            "ok": False,
+            "error": "no request for 0.5 s; closing the connection",
+        }
+        assert await conn.rest() == b""
+    finally:
+        await conn.close()
+
+
+async def test_the_idle_clock_starts_again_after_each_reply(quick_server: ControlServer) -> None:
+    conn = await Conn.open(quick_server.path)
+    try:
+        await conn.send({"id": 1, "cmd": "ping"})
+        assert (await conn.recv())["ok"] is True
+        assert "no request for 0.5 s" in (await conn.recv())["error"]
+        assert await conn.rest() == b""
+    finally:
+        await conn.close()
+
+
+async def test_a_client_waiting_for_a_slow_flatten_is_not_idle(
+    quick_server: ControlServer, handler: FakeHandler
+) -> None:
+    handler.flatten_gate = asyncio.Event()
+    waiting = await Conn.open(quick_server.path)
+    try:
+        await waiting.send({"id": 1, "cmd": "flatten", "scope": "all"})
+        await asyncio.wait_for(handler.flatten_started.wait(), WAIT)
+        # A second client opened after the flatten began is closed for idling: by then the first
+        # has waited longer than the idle timeout, yet it is still connected.
+        idler = await Conn.open(quick_server.path)
+        try:
+            assert "no request for 0.5 s" in (await idler.recv())["error"]
+            assert await idler.rest() == b""
+        finally:
+            await idler.close()
+        assert not handler.flatten_done.is_set()
+        handler.flatten_gate.set()
+        reply = await waiting.recv()
+        assert reply["id"] == 1
+        assert reply["result"]["results"][0]["flat"] is True
+        # Answered, it is idle from now on.
+        assert "no request for 0.5 s" in (await waiting.recv())["error"]
+        assert await waiting.rest() == b""
+    finally:
+        await waiting.close()
+
+
+async def test_a_client_that_leaves_its_reply_unread_is_dropped(
+    quick_server: ControlServer, handler: FakeHandler, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Larger than the socket buffers and the transport's high-water mark: the write must wait.
+    handler.status_result = {"blob": "x" * (8 * 1024 * 1024)}
+    conn = await Conn.open(quick_server.path)
+    try:
+        with caplog.at_level("WARNING", logger="propdesk.runtime.control"):
+            await until(lambda: quick_server.open_connections == 1, "the server to take it")
+            await conn.send({"id": 1, "cmd": "status"})
+            await until(lambda: quick_server.open_connections == 0, "the connection to be dropped")
+        assert "left a reply unread" in caplog.text
+        assert len(await conn.rest()) < len(handler.status_result["blob"])
+    finally:
+        await conn.close()
+    assert (await request({"cmd": "ping"}, path=quick_server.path, timeout=WAIT))["pong"] is True
+
+
+def test_the_idle_timeout_must_be_positive(handler: FakeHandler, sock_path: Path) -> None:
+    with pytest.raises(ValueError, match="idle_timeout"):
+        ControlServer(handler, sock_path, idle_timeout=0)
+
+
+# --- unknown accounts and clusters --------------------------------------------------------------
+
+
+def test_unknown_scope_messages() -> None:
+    known = ["sim:TS-50K", "sim:APEX-50K"]
+    assert str(UnknownScope.accounts(["sim:NOPE"], known)) == (
+        "no account sim:NOPE (known: sim:TS-50K, sim:APEX-50K)"
+    )
+    assert (
+        str(UnknownScope.accounts(["sim:A", "sim:B"], []))
+        == "no accounts sim:A, sim:B (known: none)"
+    )
+    assert str(UnknownScope.cluster("x", ["trend", None, "mean-revert", "trend"])) == (
+        "no cluster x (known: mean-revert, trend)"
+    )
+    assert isinstance(UnknownScope.accounts(["a"], known), KeyError)
+
+
+async def test_an_unknown_account_is_answered_in_plain_words(
+    server: ControlServer, handler: FakeHandler, caplog: pytest.LogCaptureFixture
+) -> None:
+    handler.flatten_fails_with = UnknownScope.accounts(["sim:NOPE"], ["sim:demo-1"])
+    with (
+        caplog.at_level("INFO", logger="propdesk.runtime.control"),
+        pytest.raises(ControlRefused) as caught,
+    ):
+        await request(
+            {"cmd": "flatten", "scope": {"accounts": ["sim:NOPE"]}}, path=server.path, timeout=WAIT
+        )
+    # The sentence itself: not "flatten failed: 'no account …'" and no traceback in the log.
+    assert str(caught.value) == "no account sim:NOPE (known: sim:demo-1)"
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]
 
 
 # --- lifecycle ----------------------------------------------------------------------------------

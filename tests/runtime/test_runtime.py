@@ -23,7 +23,7 @@ from propdesk.domain.instruments import Contract, InstrumentBook
 from propdesk.domain.protocol import Protocol
 from propdesk.runtime.accounts import AccountSetup, risk_for, setup_from_json
 from propdesk.runtime.clock import ScaledClock
-from propdesk.runtime.control import FlattenScope
+from propdesk.runtime.control import FlattenScope, UnknownScope
 from propdesk.runtime.engine import Runtime
 from propdesk.runtime.journal import Journal, rebuild
 from propdesk.runtime.notices import (
@@ -145,6 +145,23 @@ async def test_kill_all_verifies_flat_and_locks(rig: Rig) -> None:
         )
     again = await rig.runtime.kill(FlattenScope(all=True))
     assert all(r.flat for r in again), "pressing it twice is safe"
+
+
+async def test_an_unknown_account_or_cluster_is_named_beside_the_known_ones(rig: Rig) -> None:
+    known = ", ".join(str(r) for r in rig.refs)
+    with pytest.raises(UnknownScope) as caught:
+        await rig.runtime.kill(FlattenScope(accounts=(str(rig.refs[0]), "sim:NOPE")))
+    assert str(caught.value) == f"no account sim:NOPE (known: {known})"
+    # A cluster nobody is in is no "0 of 0 accounts flat": it is a typo, said as one.
+    with pytest.raises(UnknownScope) as caught:
+        await rig.runtime.kill(FlattenScope(cluster="nope"))
+    assert str(caught.value) == "no cluster nope (known: c)"
+    with pytest.raises(UnknownScope) as caught:
+        rig.runtime.unlock("sim:NOPE", confirmed=True)
+    assert str(caught.value) == f"no account sim:NOPE (known: {known})"
+    # Refused whole: not even the known account of the first scope was killed.
+    assert [rig.state(ref) for ref in rig.refs] == [GuardState.ACTIVE] * 3
+    assert rig.runtime.accounts[str(rig.refs[0])].flattens == 0
 
 
 async def test_a_kill_journals_every_account_in_one_commit_before_any_request_leaves(
