@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,7 +13,15 @@ from typing import Any, TextIO
 
 from propdesk import __version__
 
+# Exit codes of every command. The control commands (status, flatten, unlock) exit EXIT_FAILED when
+# propdesk is not running, refuses the command, or (flatten) leaves an account not verified flat.
+EXIT_OK = 0
+EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+CONTROL_EXIT_CODES = (
+    "exit status: 0 done; 1 propdesk is not running, refused the command, or (flatten) left an "
+    "account not verified flat; 2 bad usage"
+)
 DEMO_DAY = ("samples", "demo-day.jsonl")
 DEMO_PROFILE = "topstep-combine-50k"
 
@@ -62,10 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("demo", help="replay the bundled demo day as a table")
 
-    commands.add_parser("status", help="the running propdesk's accounts, states and links")
+    status = commands.add_parser(
+        "status",
+        help="the running propdesk's accounts, states and links",
+        epilog=CONTROL_EXIT_CODES,
+    )
     flatten = commands.add_parser(
         "flatten",
         help="flatten and lock accounts in the running propdesk (works while its window is frozen)",
+        epilog=CONTROL_EXIT_CODES,
     )
     which = flatten.add_mutually_exclusive_group(required=True)
     which.add_argument("--all", action="store_true", help="every account")
@@ -73,13 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--account", action="append", metavar="BROKER:ID", help="one account (repeatable)"
     )
     which.add_argument("--cluster", metavar="NAME", help="every account of a strategy cluster")
-    unlock = commands.add_parser("unlock", help="unlock one locked account (asks to confirm)")
+    unlock = commands.add_parser(
+        "unlock", help="unlock one locked account (asks to confirm)", epilog=CONTROL_EXIT_CODES
+    )
     unlock.add_argument("account", metavar="BROKER:ID")
     unlock.add_argument(
         "--confirm", metavar="BROKER:ID", help="repeat the account to confirm without a prompt"
     )
-    for sub in (commands.choices["status"], flatten, unlock):
+    for sub in (status, flatten, unlock):
         sub.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a reply")
+        sub.add_argument(
+            "--json",
+            action="store_true",
+            help="print propdesk's answer as one JSON document (money as exact decimal strings)",
+        )
 
     parser.add_argument("--headless", action="store_true", help="run the runtime without a window")
     parser.add_argument(
@@ -223,39 +244,64 @@ def _control(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Talk to the running propdesk over its local socket."""
     from propdesk.runtime import control
 
+    command = {"status": _status, "flatten": _flatten, "unlock": _unlock}[args.command]
     try:
-        if args.command == "status":
-            text = control.format_status(control.call({"cmd": "status"}, timeout=args.timeout))
-            out.write(text if text.endswith("\n") else text + "\n")
-        elif args.command == "flatten":
-            scope = (
-                "all"
-                if args.all
-                else ({"accounts": args.account} if args.account else {"cluster": args.cluster})
-            )
-            result = control.call({"cmd": "flatten", "scope": scope}, timeout=args.timeout)
-            out.write(control.format_flatten(result))
-            if not all(r.get("flat") for r in result.get("results", [])):
-                return 1
-        else:
-            confirm = args.confirm
-            if confirm is None:
-                if not sys.stdin.isatty():
-                    return _fail(
-                        err, "unlock needs --confirm BROKER:ID when not run from a terminal"
-                    )
-                confirm = input(
-                    f"Unlock {args.account}? Its strategy may trade again at once. "
-                    "Type the account again to confirm: "
-                ).strip()
-            result = control.call(
-                {"cmd": "unlock", "account": args.account, "confirm": confirm}, timeout=args.timeout
-            )
-            out.write(f"{result['account']}: {result['state']}\n")
-    except control.ControlError as exc:
+        return command(args, out, err)
+    except (control.ControlError, NotImplementedError) as exc:
+        # NotImplementedError: no control transport on this platform (Windows), said in its message.
         err.write(f"propdesk: {exc}\n")
-        return 1
-    return 0
+        return EXIT_FAILED
+
+
+def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from propdesk.runtime import control
+
+    result = control.call({"cmd": "status"}, timeout=args.timeout)
+    _print(out, _json(result) if args.json else control.format_status(result))
+    return EXIT_OK
+
+
+def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from propdesk.runtime import control
+
+    result = control.call({"cmd": "flatten", "scope": _scope(args)}, timeout=args.timeout)
+    _print(out, _json(result) if args.json else control.format_flatten(result))
+    all_flat = all(r.get("flat") is True for r in result.get("results", []))
+    return EXIT_OK if all_flat else EXIT_FAILED
+
+
+def _unlock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from propdesk.runtime import control
+
+    confirm = args.confirm
+    if confirm is None:
+        if not sys.stdin.isatty():
+            return _fail(err, "unlock needs --confirm BROKER:ID when not run from a terminal")
+        confirm = input(
+            f"Unlock {args.account}? Its strategy may trade again at once. "
+            "Type the account again to confirm: "
+        ).strip()
+    result = control.call(
+        {"cmd": "unlock", "account": args.account, "confirm": confirm}, timeout=args.timeout
+    )
+    _print(out, _json(result) if args.json else f"{result['account']}: {result['state']}")
+    return EXIT_OK
+
+
+def _scope(args: argparse.Namespace) -> str | dict[str, Any]:
+    if args.all:
+        return "all"
+    return {"accounts": args.account} if args.account else {"cluster": args.cluster}
+
+
+def _json(result: dict[str, Any]) -> str:
+    # The result as propdesk sent it: money stays the exact decimal strings of the wire.
+    return json.dumps(result, indent=2, ensure_ascii=False)
+
+
+def _print(out: TextIO, text: str) -> None:
+    """Write `text` as whole lines: a script reading the output line by line gets the last one too."""
+    out.write(text if text.endswith("\n") else text + "\n")
 
 
 def _profiles(out: TextIO, *, markdown: bool) -> int:

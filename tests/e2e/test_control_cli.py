@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,12 +26,15 @@ from e2e_helpers import (
     wait_until,
 )
 
+from propdesk.domain.risk_state import GuardState
+
 # Long enough that the run never ends on its own during the test; slow enough (60x: 13:45 → 14:40 CT
 # cutoff takes 55 s) that the commands below happen well before Topstep's cutoff.
 RUN_FOR = 120.0
 SPEED = 60.0
 APEX = "sim:APEX-50K"
 TERMINAL_REASON = "flatten from the terminal: all accounts"
+GUARD_STATES = {s.name for s in GuardState}
 
 
 @pytest.fixture
@@ -64,6 +68,34 @@ def test_status_flatten_unlock_and_sigterm(workdir: Path) -> None:
         assert sorted(rows) == sorted(DEMO_ACCOUNTS), result.stdout
         assert "brokers: sim connected" in result.stdout, result.stdout
 
+        # status --json: one JSON document for scripts, money as exact decimal strings.
+        result = run_cli(workdir, "status", "--json")
+        assert result.returncode == 0, result.stderr
+        document = json.loads(result.stdout)
+        assert [a["account"] for a in document["accounts"]] == list(DEMO_ACCOUNTS)
+        for account in document["accounts"]:
+            assert account["state"] in GUARD_STATES, account
+            for money in ("balance", "equity", "day_pnl"):
+                assert isinstance(account[money], str), account
+                assert Decimal(account[money]).is_finite(), account
+        assert document["brokers"][0]["name"] == "sim", document
+
+        # A typo in a scope names what exists, flattens nothing, and exits 1.
+        known = ", ".join(DEMO_ACCOUNTS)
+        for argv, message in (
+            (("flatten", "--account", "sim:NOPE"), f"no account sim:NOPE (known: {known})"),
+            (("flatten", "--cluster", "NOPE"), "no cluster NOPE (known: mean-revert, trend)"),
+            (
+                ("unlock", "sim:NOPE", "--confirm", "sim:NOPE"),
+                f"no account sim:NOPE (known: {known})",
+            ),
+        ):
+            result = run_cli(workdir, *argv)
+            assert (result.returncode, result.stdout) == (1, ""), result.stdout + result.stderr
+            assert result.stderr == f"propdesk: {message}\n", result.stderr
+        reasons = [a["reason"] or "" for a in status(workdir)["accounts"]]
+        assert not [r for r in reasons if r.startswith("flatten from the terminal")], reasons
+
         # Let the strategy open something first, so the flatten has a position to close.
         def exposed() -> list[str]:
             accounts = status(workdir)["accounts"]
@@ -80,7 +112,7 @@ def test_status_flatten_unlock_and_sigterm(workdir: Path) -> None:
             if (m := re.match(r"^(sim:\S+)\s+FLAT\s", line))
         }
         assert flat == set(DEMO_ACCOUNTS), result.stdout
-        assert "3 of 3 accounts flat" in result.stdout, result.stdout
+        assert result.stdout.endswith("3 of 3 accounts flat\n"), result.stdout
 
         # status again: every account LOCKED, and by the manual kill (a lock with no expiry).
         result = run_cli(workdir, "status")
