@@ -891,6 +891,12 @@ def format_status(result: dict[str, Any]) -> str:
     if brokers:
         links = ", ".join(f"{b.get('name', '?')} {b.get('link', '?')}" for b in brokers)
         lines += ["", f"brokers: {links}"]
+    journal = result.get("journal")
+    if isinstance(journal, dict) and journal.get("writable") is False:
+        lines.append(
+            f"journal: NOT WRITABLE — {journal.get('reason') or 'unknown reason'}; "
+            f"{journal.get('pending', '?')} record(s) wait in memory for {journal.get('path', '?')}"
+        )
     return "\n".join(lines)
 
 

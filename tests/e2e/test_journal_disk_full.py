@@ -10,6 +10,7 @@ skipped and tests/runtime/test_journal_faults.py (SQLite's own SQLITE_FULL, on e
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -52,7 +53,7 @@ def test_flatten_all_on_a_full_disk_answers_rc_0_all_verified_flat(full_disk: Pa
     try:
         proc.wait_started(timeout=60)
         proc.wait_for(lambda line: NOT_WRITABLE in line, timeout=90)
-        first = run_cli(workdir, "status")
+        first = run_cli(workdir, "status", "--json")
         flatten = run_cli(workdir, "flatten", "--all", timeout=60)
         assert flatten.returncode == 0, flatten.stderr
         assert flatten.stdout.count("verified flat") == 3, flatten.stdout
@@ -61,6 +62,10 @@ def test_flatten_all_on_a_full_disk_answers_rc_0_all_verified_flat(full_disk: Pa
         assert after.returncode == 0, after.stderr
         assert after.stdout.count("LOCKED") == 3, after.stdout
         assert first.returncode == 0, first.stderr
+        journal_health = json.loads(first.stdout)["journal"]
+        assert journal_health["writable"] is False
+        assert "disk is full" in journal_health["reason"]
+        assert "journal: NOT WRITABLE — the disk is full" in after.stdout
         rc = proc.terminate(timeout=60)
     finally:
         proc.close()

@@ -984,6 +984,18 @@ def test_format_status() -> None:
     assert lines[-1] == "brokers: sim connected"
 
 
+def test_format_status_says_when_the_journal_cannot_be_written() -> None:
+    healthy = {**STATUS, "journal": {"path": "/j", "writable": True, "reason": "", "pending": 0}}
+    assert "journal" not in format_status(healthy)
+    broken = {
+        **STATUS,
+        "journal": {"path": "/j", "writable": False, "reason": "the disk is full", "pending": 12},
+    }
+    assert format_status(broken).splitlines()[-1] == (
+        "journal: NOT WRITABLE — the disk is full; 12 record(s) wait in memory for /j"
+    )
+
+
 def test_format_status_tolerates_missing_numbers() -> None:
     text = format_status({"accounts": [{"account": "sim:x", "state": "ACTIVE"}], "brokers": []})
     assert "sim:x" in text
