@@ -18,7 +18,14 @@ from typing import Any
 import tomlkit
 from platformdirs import user_config_dir
 
-from propdesk.config.model import Config, ConfigError, Issue, config_to_data, parse_config
+from propdesk.config.model import (
+    NESTED_TOO_DEEP,
+    Config,
+    ConfigError,
+    Issue,
+    config_to_data,
+    parse_config,
+)
 from propdesk.config.secrets import SecretStore
 from propdesk.domain.firms import ProfileSet
 
@@ -45,6 +52,9 @@ def load_config(path: Path, profiles: ProfileSet) -> Config | None:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError([Issue(str(path), f"not valid TOML: {exc}")]) from exc
+    except RecursionError as exc:
+        # tomllib reads nested arrays and inline tables by recursion: a few hundred deep end it.
+        raise ConfigError([Issue(str(path), NESTED_TOO_DEEP)]) from exc
     return parse_config(data, profiles)
 
 

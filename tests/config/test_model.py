@@ -118,7 +118,7 @@ def test_every_problem_names_its_field(profiles: ProfileSet) -> None:
     assert "firm" in issues["connections[3].firm"].lower()
     assert "not a broker propdesk knows" in issues["connections[4].broker"]
     assert issues["connections[1].cid"] == "the CID is a number"
-    assert "OS keyring" in issues["connections[1].password"]
+    assert "secrets go to the keyring: Settings → Connections" in issues["connections[1].password"]
     assert "no connection is named 'nowhere'" in issues["accounts[2].connection"]
     assert "required" in issues["accounts[2].account_id"]
     assert "no firm profile is named 'acme-1m'" in issues["accounts[2].profile"]

@@ -106,6 +106,18 @@ def test_each_problem_is_shown_beside_its_field_and_nothing_is_written(
     assert load_config(tmp_path / "config.toml", profiles) is not None
 
 
+def test_a_level_typed_as_nan_is_a_problem_beside_it_not_a_crash(
+    qtbot, tmp_path: Path, profiles: ProfileSet
+) -> None:
+    dialog = _dialog(qtbot, tmp_path, profiles)
+    _paper_with_one_account(dialog)
+    stop = dialog.general_page.fields["buffers.stop_fraction"]
+    stop.widget.setText("NaN%")
+    assert not dialog.save()
+    assert stop.error.text() == "'NaN%' is not a number"
+    assert not (tmp_path / "config.toml").exists()
+
+
 def test_a_broker_connection_needs_its_secrets_and_they_go_to_the_keyring_only(
     qtbot, tmp_path: Path, profiles: ProfileSet
 ) -> None:
