@@ -19,7 +19,10 @@ at all, not even pings, as on a half-open socket; REST still answers; new hubs t
 `close_hubs(error)` (a type-7 close), `revoke_tokens()` (REST 401, hubs refused, sockets dropped),
 `kick_on_login` (a later login of the same user sends `GatewayLogout` to the earlier session and
 revokes its tokens; `force_logout()` does so at once), `throttle(n)` (the next n REST calls get
-429), `reject_next(n, reason)` (orders and closes), `partial_closes` (a close fills one contract
+429), `echo_next(n, status)` (the next n REST calls, the login included, are refused with the
+request echoed back: its body with the API key, its Authorization header with the token; status
+200 says it as `success: false` and `errorMessage`, any other status as the body),
+`reject_next(n, reason)` (orders and closes), `partial_closes` (a close fills one contract
 at a time), `send_raw(hub, text)` (any bytes as a hub frame, for malformed-frame tests).
 Nothing here talks to the internet: the server binds 127.0.0.1 on an ephemeral port.
 """
@@ -30,6 +33,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +46,9 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from propdesk.domain.instruments import InstrumentBook
+
+# The venue logs under its own name: what a fake logs is not propdesk's log.
+VENUE_LOG = logging.getLogger("fakes.projectx")
 
 SEPARATOR = "\x1e"
 
@@ -208,6 +215,7 @@ class FakeProjectX:
         self.kick_on_login = False
         self.partial_closes = False
         self._throttled = 0
+        self._echo: list[int] = []
         self.retry_after = 0.05
         self._rejects: list[str] = []
         self._ids = itertools.count(1001)
@@ -352,6 +360,9 @@ class FakeProjectX:
     def throttle(self, n: int, retry_after: float = 0.05) -> None:
         self._throttled += n
         self.retry_after = retry_after
+
+    def echo_next(self, n: int = 1, status: int = 200) -> None:
+        self._echo.extend([status] * n)
 
     def reject_next(self, n: int = 1, reason: str = "Order rejected by the risk system") -> None:
         self._rejects.extend([reason] * n)
@@ -523,6 +534,11 @@ class FakeProjectX:
         except ValueError:
             return 400, {"error": "body is not JSON"}, {}
         self.requests.append((name, request))
+        if self._echo:
+            status = self._echo.pop(0)
+            echo = {"body": request, "authorization": headers.get("authorization"), "path": path}
+            text = f"cannot process {dumps(echo)}"
+            return status, _failure(9, text) if status == 200 else echo, {}
         if name == "Auth/loginKey":
             return 200, self._login(request), {}
         session, token = self._authorised(headers)
@@ -653,7 +669,7 @@ class FakeProjectX:
         parts = urlsplit(target)
         hub = parts.path.removeprefix("/hubs/").strip("/")
         token = parse_qs(parts.query).get("access_token", [""])[0]
-        protocol = ServerProtocol()
+        protocol = ServerProtocol(logger=VENUE_LOG)
         protocol.receive_data(head)
         request = next(e for e in protocol.events_received() if isinstance(e, Request))
         session = self._session_of(token)

@@ -20,6 +20,8 @@ Controls (all synchronous; call them from the test's loop):
 - `max_sessions` (constructor): a login beyond that many sessions of one plant forces the oldest
   one out (77, then closed), as Rithmic does when a user opens too many sessions;
 - `deny_logins(rp_code, text)` / `allow_logins()`: logins answer that error (13 = permission denied);
+- `echo_login_failures()`: a refused login's rp_code text repeats the whole request back, the
+  password included, as some servers do;
 - `reject_next(n, reason)`: the next n orders (exit-position orders included) are rejected;
 - `partial_exits(qty)`: an exit-position order fills at most `qty` contracts, the rest is cancelled;
 - `refuse_next(template_id, rp_code, text)`: the next request of that template is refused;
@@ -32,6 +34,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
+import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,9 +43,13 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from async_rithmic.plants.base import TEMPLATES_MAP
+from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError, Message
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+
+# The venue logs under its own name: what a fake logs is not propdesk's log.
+VENUE_LOG = logging.getLogger("fakes.rithmic")
 
 ORDER_PLANT, PNL_PLANT = 2, 4
 FCM_ID, IB_ID = "PropFCM", "PropIB"
@@ -177,6 +185,7 @@ class FakeRithmic:
         self._ids = itertools.count(1001)
         self._server: Server | None = None
         self._deny: tuple[str, str] | None = None
+        self._echo_logins = False
         self._rejects: list[str] = []
         self._exit_cap: int | None = None
         self._refusals: dict[int, list[list[str]]] = {}
@@ -190,7 +199,9 @@ class FakeRithmic:
         return f"ws://127.0.0.1:{port}"
 
     async def start(self) -> None:
-        self._server = await serve(self._connection, "127.0.0.1", 0, ping_interval=None)
+        self._server = await serve(
+            self._connection, "127.0.0.1", 0, ping_interval=None, logger=VENUE_LOG
+        )
 
     async def stop(self) -> None:
         if self._server is None:
@@ -293,6 +304,9 @@ class FakeRithmic:
     def deny_logins(self, rp_code: str = "13", text: str = "permission denied") -> None:
         self._deny = (rp_code, text)
 
+    def echo_login_failures(self) -> None:
+        self._echo_logins = True
+
     def allow_logins(self) -> None:
         self._deny = None
 
@@ -365,15 +379,19 @@ class FakeRithmic:
         handler(session, request, msg_id)
 
     def _login(self, session: Session, request: Any, msg_id: list[str]) -> None:
+        refusal: list[str] | None = None
         if self._deny is not None:
-            session.send(message(11, user_msg=msg_id, rp_code=list(self._deny)))
-            return
-        if (request.user, request.password, request.system_name) != (
+            refusal = list(self._deny)
+        elif (request.user, request.password, request.system_name) != (
             self.user,
             self.password,
             self.system,
         ):
-            session.send(message(11, user_msg=msg_id, rp_code=["1038", "login failed"]))
+            refusal = ["1038", "login failed"]
+        if refusal is not None:
+            if self._echo_logins:
+                refusal[1] += f" for {json.dumps(MessageToDict(request))}"
+            session.send(message(11, user_msg=msg_id, rp_code=refusal))
             return
         self.logins += 1
         session.plant = request.infra_type

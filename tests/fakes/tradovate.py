@@ -15,6 +15,9 @@ Controls (all synchronous; call them from the test's loop):
 - `revoke(drop=)`: every session's token is revoked (and, by default, its sockets dropped);
 - `kick_oldest()`: another login takes the oldest session (its token revoked, its sockets closed);
 - `fail_next(status, n)`: the next n REST requests (auth excluded) answer that HTTP status;
+- `echo_next(n, status)`: the next n REST requests (the login included) are refused with a body that
+  echoes the request: its JSON body (a login's password and API secret) and its Authorization
+  header (the session's token), as `errorText` and `failureText`, with that HTTP status;
 - `p_ticket_next(n, seconds, captcha=)`: the next n logins answer a penalty ticket instead;
 - `reject_next(n, reason)`: the next n orders (liquidations included) are rejected;
 - `partial_liquidations(qty)`: a liquidation fills at most `qty` contracts, the rest is cancelled;
@@ -28,6 +31,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,6 +42,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.frames import Opcode
 from websockets.server import ServerProtocol
+
+# The venue logs under its own name: what a fake logs is not propdesk's log.
+VENUE_LOG = logging.getLogger("fakes.tradovate")
 
 USER_ID = 7001
 HEARTBEAT_SECONDS = 2.5
@@ -52,6 +59,13 @@ class FakeClock(Protocol):
 
 def _iso(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
+
+
+def _echo(method: str, target: str, headers: dict[str, str], body: Any) -> dict[str, Any]:
+    """A refusal that repeats the request back, secrets and all, as some servers do."""
+    request = {"body": body, "authorization": headers.get("authorization"), "target": target}
+    text = f"cannot process {method} {json.dumps(request)}"
+    return {"errorText": text, "failureReason": "UnknownReason", "failureText": text}
 
 
 def _num(value: Decimal) -> float | int:
@@ -138,6 +152,7 @@ class FakeTradovate:
         self._ids = itertools.count(1000)
         self._silent_sticky = False
         self._fail: list[int] = []
+        self._echo: list[int] = []
         self._p_tickets: list[tuple[float, bool]] = []
         self._rejects: list[str] = []
         self._partial: int | None = None
@@ -422,6 +437,9 @@ class FakeTradovate:
     def fail_next(self, status: int, n: int = 1) -> None:
         self._fail.extend([status] * n)
 
+    def echo_next(self, n: int = 1, status: int = 200) -> None:
+        self._echo.extend([status] * n)
+
     def p_ticket_next(self, n: int = 1, seconds: float = 1.0, *, captcha: bool = False) -> None:
         self._p_tickets.extend([(seconds, captcha)] * n)
 
@@ -496,6 +514,8 @@ class FakeTradovate:
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         body: dict[str, Any] = json.loads(raw) if raw else {}
         self.requests.append((method, path, body))
+        if self._echo:
+            return self._echo.pop(0), _echo(method, target, headers, body)
         if path == "auth/accesstokenrequest":
             return self._login(body)
         if self._fail:
@@ -619,7 +639,7 @@ class FakeTradovate:
     async def _websocket(
         self, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        protocol = ServerProtocol(max_size=2**22)
+        protocol = ServerProtocol(max_size=2**22, logger=VENUE_LOG)
         protocol.receive_data(head)
         request = protocol.events_received()[0]
         protocol.send_response(protocol.accept(request))  # type: ignore[arg-type]
