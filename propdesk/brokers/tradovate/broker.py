@@ -14,6 +14,9 @@ Flatten: `order/liquidatepositions` for the positions Tradovate reports (each li
 that contract's orders), `order/liquidateposition` for any other contract the caller still holds, and
 one `order/cancelorder` per remaining working order (Tradovate has no account-wide cancel). Every
 order-making request carries `isAutomated: true`, as Tradovate requires of automated orders.
+
+Secrets: the password, the API secret and every token received are hidden (`Redactor`) in whatever
+server text enters an error, a link event or a log line: a refusal may echo the request.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from propdesk.brokers.base import (
     WorkingOrder,
     drain,
 )
+from propdesk.brokers.redact import Redactor
 from propdesk.brokers.tradovate.endpoints import Endpoints
 from propdesk.brokers.tradovate.entities import ContractBook, EntityBook, contract_ids_in
 from propdesk.brokers.tradovate.quotes import marks_in, quote_contract_ids
@@ -92,7 +96,8 @@ class TradovateBroker(Broker):
         self._credentials = credentials
         self._wanted = tuple(accounts)
         self._clock = clock
-        self.rest = RestClient(endpoints.rest, clock, name=name)
+        self._redact = Redactor(credentials.secrets())
+        self.rest = RestClient(endpoints.rest, clock, name=name, redact=self._redact)
         self._contracts = ContractBook(instruments, lambda: clock.now().year)
         self._book = EntityBook(name, self._wanted, self._contracts)
         self._user: TradovateSocket | None = None
@@ -150,7 +155,7 @@ class TradovateBroker(Broker):
         queue = self._queue
         if queue is None:
             state = LinkState.FORCED_LOGOUT if self._session_lost else LinkState.DISCONNECTED
-            yield LinkEvent(self._clock.now(), self.name, state, "not connected")
+            yield self._link(state, "not connected")
             return
         async for event in drain(queue):
             yield event
@@ -168,18 +173,22 @@ class TradovateBroker(Broker):
             name=f"{self.name} user socket",
             on_push=self._on_user_push,
             on_end=self._on_socket_end,
+            redact=self._redact,
         )
         self._user = user
         try:
             await user.start(token.access)
             data = await user.request("user/syncrequest", {"users": [token.user_id]})
             if not isinstance(data, dict):
-                raise BrokerError(f"{self.name}: user/syncrequest answered {data!r:.80}")
+                answer = self._redact(repr(data))
+                raise BrokerError(f"{self.name}: user/syncrequest answered {answer:.80}")
             await self._resolve(contract_ids_in(data))
             try:
                 self._book.load(data)
             except ValueError as exc:
-                raise BrokerError(f"{self.name}: malformed sync reply: {exc}") from exc
+                raise BrokerError(
+                    f"{self.name}: malformed sync reply: {self._redact(exc)}"
+                ) from self._redact.cause(exc)
             self._synced = True
             self._report_unknown_accounts()
             early, self._early = self._early, []
@@ -191,7 +200,7 @@ class TradovateBroker(Broker):
         except BaseException:
             await self._close_transport("the connection could not be opened", quiet=True)
             raise
-        self._put(LinkEvent(self._clock.now(), self.name, LinkState.CONNECTED, detail))
+        self._put(self._link(LinkState.CONNECTED, detail))
         if self._renewal is None or self._renewal.done():
             self._renewal = asyncio.get_running_loop().create_task(
                 self._renew_forever(), name=f"{self.name} token renewal"
@@ -223,6 +232,7 @@ class TradovateBroker(Broker):
             name=f"{self.name} market-data socket",
             on_push=self._on_md_push,
             on_end=self._on_socket_end,
+            redact=self._redact,
         )
         try:
             await md.start(md_token)
@@ -239,9 +249,7 @@ class TradovateBroker(Broker):
     async def _close_transport(self, detail: str, *, quiet: bool = False) -> None:
         queue, self._queue = self._queue, None
         if queue is not None and not quiet:
-            queue.put_nowait(
-                LinkEvent(self._clock.now(), self.name, LinkState.DISCONNECTED, detail)
-            )
+            queue.put_nowait(self._link(LinkState.DISCONNECTED, detail))
         if queue is not None:
             queue.put_nowait(END_OF_STREAM)
         tasks = [t for t in (self._renewal, *self._side_tasks) if t is not None]
@@ -259,17 +267,18 @@ class TradovateBroker(Broker):
         """A socket ended by itself: the stream ends; the supervisor closes and reconnects."""
         queue, self._queue = self._queue, None
         if queue is not None:
-            queue.put_nowait(
-                LinkEvent(self._clock.now(), self.name, LinkState.DISCONNECTED, reason)
-            )
+            queue.put_nowait(self._link(LinkState.DISCONNECTED, reason))
             queue.put_nowait(END_OF_STREAM)
 
     def _end_terminal(self, state: LinkState, detail: str) -> None:
         self._session_lost = True
         queue, self._queue = self._queue, None
         if queue is not None:
-            queue.put_nowait(LinkEvent(self._clock.now(), self.name, state, detail))
+            queue.put_nowait(self._link(state, detail))
             queue.put_nowait(END_OF_STREAM)
+
+    def _link(self, state: LinkState, detail: str) -> LinkEvent:
+        return LinkEvent(self._clock.now(), self.name, state, self._redact(detail))
 
     def _put(self, event: BrokerEvent) -> None:
         if self._queue is not None:
@@ -317,7 +326,8 @@ class TradovateBroker(Broker):
     # -- pushes ---------------------------------------------------------------------------------
     async def _on_user_push(self, push: Push) -> None:
         if push.event == "shutdown":
-            raise BrokerError(f"Tradovate is shutting the connection down: {push.data!r:.120}")
+            said = self._redact(repr(push.data))
+            raise BrokerError(f"Tradovate is shutting the connection down: {said:.120}")
         if push.event != "props":
             return
         if not self._synced:
@@ -325,7 +335,7 @@ class TradovateBroker(Broker):
             return
         data = push.data
         if not isinstance(data, dict) or not isinstance(data.get("entity"), dict):
-            raise ValueError(f"a props push without an entity: {data!r:.120}")
+            raise ValueError(f"a props push without an entity: {self._redact(repr(data)):.120}")
         entity = data["entity"]
         contract_id = entity.get("contractId")
         if isinstance(contract_id, int):
@@ -356,7 +366,8 @@ class TradovateBroker(Broker):
         ids = ",".join(str(i) for i in sorted(missing))
         items = await self.rest.get("/contract/items", {"ids": ids})
         if not isinstance(items, list):
-            raise BrokerError(f"{self.name}: contract/items answered {items!r:.80}")
+            answer = self._redact(repr(items))
+            raise BrokerError(f"{self.name}: contract/items answered {answer:.80}")
         for item in items:
             if isinstance(item, dict):
                 self._contracts.add(item)
@@ -379,7 +390,10 @@ class TradovateBroker(Broker):
                 continue
             if isinstance(answer, dict) and answer.get("errorText"):
                 log.warning(
-                    "%s: no quotes for %s: %s", self.name, contract.key, answer["errorText"]
+                    "%s: no quotes for %s: %s",
+                    self.name,
+                    contract.key,
+                    self._redact(answer["errorText"]),
                 )
 
     def _spawn(self, coro: Any) -> None:
@@ -404,7 +418,9 @@ class TradovateBroker(Broker):
             book = EntityBook(self.name, self._wanted, self._contracts)
             book.load(data)
         except ValueError as exc:
-            raise BrokerError(f"{self.name}: malformed answer to a snapshot read: {exc}") from exc
+            raise BrokerError(
+                f"{self.name}: malformed answer to a snapshot read: {self._redact(exc)}"
+            ) from self._redact.cause(exc)
         return book.snapshot(self._clock.now(), accounts)
 
     async def place(self, account: AccountRef, order: OrderRequest) -> str:
@@ -427,7 +443,7 @@ class TradovateBroker(Broker):
         if order.tag:
             body["text"] = order.tag[:50]
         answer = await self.rest.post("/order/placeorder", body)
-        return str(_order_id(answer, f"{self.name}: order on {account}"))
+        return str(_order_id(answer, f"{self.name}: order on {account}", self._redact))
 
     async def cancel(self, account: AccountRef, order_id: str) -> None:
         if not order_id.isdigit():
@@ -437,7 +453,8 @@ class TradovateBroker(Broker):
         answer = await self.rest.post(
             "/order/cancelorder", {"orderId": int(order_id), "isAutomated": True}
         )
-        _order_id(answer, f"{self.name}: cancel of {order_id} on {account}", optional=True)
+        what = f"{self.name}: cancel of {order_id} on {account}"
+        _order_id(answer, what, self._redact, optional=True)
 
     async def close_position(self, account: AccountRef, contract: Contract) -> None:
         account_id = await self._account_id(account)
@@ -451,7 +468,8 @@ class TradovateBroker(Broker):
                 "isAutomated": True,
             },
         )
-        _order_id(answer, f"{self.name}: liquidation of {contract.key} on {account}", optional=True)
+        what = f"{self.name}: liquidation of {contract.key} on {account}"
+        _order_id(answer, what, self._redact, optional=True)
 
     async def cancel_all(self, account: AccountRef, orders: Iterable[WorkingOrder] = ()) -> None:
         """Emulated: a cancel per working order the caller or the pushed state knows of, at once.
@@ -489,9 +507,8 @@ class TradovateBroker(Broker):
             {"positions": position_ids, "admin": False, "isAutomated": True},
         )
         if isinstance(answer, dict) and (answer.get("errorText") or answer.get("ok") is False):
-            raise BrokerError(
-                f"{self.name}: liquidation of {account} refused: {answer.get('errorText') or answer}"
-            )
+            said = self._redact(answer.get("errorText") or answer)
+            raise BrokerError(f"{self.name}: liquidation of {account} refused: {said}")
 
     async def _account_id(self, ref: AccountRef) -> int:
         account_id = self._book.account_id(ref)
@@ -500,7 +517,9 @@ class TradovateBroker(Broker):
             try:
                 self._book.load({"accounts": accounts})
             except ValueError as exc:
-                raise BrokerError(f"{self.name}: malformed account list: {exc}") from exc
+                raise BrokerError(
+                    f"{self.name}: malformed account list: {self._redact(exc)}"
+                ) from self._redact.cause(exc)
             account_id = self._book.account_id(ref)
         if account_id is None:
             raise BrokerError(f"{self.name}: account {ref} is not on this login", retryable=False)
@@ -517,7 +536,10 @@ class TradovateBroker(Broker):
             try:
                 self._contracts.add(item)
             except ValueError as exc:
-                raise BrokerError(f"{self.name}: malformed contract {item!r:.80}") from exc
+                said = self._redact(repr(item))
+                raise BrokerError(
+                    f"{self.name}: malformed contract {said:.80}"
+                ) from self._redact.cause(exc)
             contract_id = self._contracts.ids.get(contract.key)
         if contract_id is None:
             raise BrokerError(
@@ -526,16 +548,16 @@ class TradovateBroker(Broker):
         return contract_id
 
 
-def _order_id(answer: Any, what: str, *, optional: bool = False) -> int | None:
+def _order_id(answer: Any, what: str, redact: Redactor, *, optional: bool = False) -> int | None:
     if isinstance(answer, dict) and (answer.get("failureReason") or answer.get("failureText")):
-        text = answer.get("failureText") or answer.get("failureReason")
+        text = redact(answer.get("failureText") or answer.get("failureReason"))
         raise BrokerError(f"{what} refused: {text}", retryable=False)
     order_id = answer.get("orderId") if isinstance(answer, dict) else None
     if isinstance(order_id, int) and not isinstance(order_id, bool):
         return order_id
     if optional and isinstance(answer, dict):
         return None
-    raise BrokerError(f"{what}: unexpected answer {answer!r:.120}")
+    raise BrokerError(f"{what}: unexpected answer {redact(repr(answer)):.120}")
 
 
 def _contract_of(event: BrokerEvent) -> Contract | None:

@@ -5,6 +5,9 @@ retryable; a 401 means the token was revoked (another login took the session, or
 `SessionLost`, because logging in again would fight the strategy for the session. A penalty ticket
 (`p-ticket`) is honoured by waiting `p-time` seconds and resending with the ticket; `p-captcha`
 cannot be solved by a program and fails the login.
+
+Whatever the server answers goes through the session's `Redactor` before it enters an error: a
+refusal may echo the login's password and API secret, or the request's token.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import httpx
 
 from propdesk.brokers.base import BrokerError, SessionLost
+from propdesk.brokers.redact import Redactor
 from propdesk.domain.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,9 @@ class Credentials:
             "deviceId": self.device_id,
         }
 
+    def secrets(self) -> tuple[str, str]:
+        return self.password, self.sec
+
 
 @dataclass(frozen=True, slots=True)
 class Token:
@@ -57,12 +64,18 @@ class Token:
 
 
 class RestClient:
-    """One session's REST side; `token` is set by `login` and replaced by `renew`."""
+    """One session's REST side; `token` is set by `login` and replaced by `renew`.
 
-    def __init__(self, base_url: str, clock: Clock, *, name: str) -> None:
+    Every token received is added to `redact`, which hides them in what the server says.
+    """
+
+    def __init__(
+        self, base_url: str, clock: Clock, *, name: str, redact: Redactor | None = None
+    ) -> None:
         self._base = base_url.rstrip("/")
         self._clock = clock
         self._name = name
+        self.redact = redact if redact is not None else Redactor()
         self._http: httpx.AsyncClient | None = None
         self.token: Token | None = None
 
@@ -83,6 +96,7 @@ class RestClient:
     # -- the session --------------------------------------------------------------------------
     async def login(self, credentials: Credentials) -> Token:
         """`auth/accesstokenrequest`: the one login of a session."""
+        self.redact.add(*credentials.secrets())
         data = await self._send("POST", "/auth/accesstokenrequest", credentials.body(), auth=False)
         self.token = self._token(data, what="login")
         return self.token
@@ -98,10 +112,15 @@ class RestClient:
         return token
 
     def _token(self, data: Any, *, what: str) -> Token:
+        redact = self.redact
         if not isinstance(data, dict):
-            raise BrokerError(f"{self._name}: {what} answered {data!r:.120}")
+            raise BrokerError(f"{self._name}: {what} answered {redact(repr(data)):.120}")
+        # Whatever came, its tokens are secrets from here on, even if the rest is unusable.
+        redact.add(*(str(data.get(k) or "") for k in ("accessToken", "mdAccessToken")))
         if data.get("errorText"):
-            raise BrokerError(f"{self._name}: {what} refused: {data['errorText']}", retryable=False)
+            raise BrokerError(
+                f"{self._name}: {what} refused: {redact(data['errorText'])}", retryable=False
+            )
         try:
             expires = datetime.fromisoformat(str(data["expirationTime"]))
             user_id = data.get("userId")
@@ -114,7 +133,9 @@ class RestClient:
                 int(user_id),  # type: ignore[arg-type]
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise BrokerError(f"{self._name}: {what} answered without a token: {exc}") from exc
+            raise BrokerError(
+                f"{self._name}: {what} answered without a token: {redact(exc)}"
+            ) from redact.cause(exc)
 
     # -- requests -----------------------------------------------------------------------------
     async def get(self, path: str, params: dict[str, str] | None = None) -> Any:
@@ -167,7 +188,9 @@ class RestClient:
                 method, path, json=body, params=params, headers=headers
             )
         except httpx.HTTPError as exc:
-            raise BrokerError(f"{self._name}: {path}: {type(exc).__name__}: {exc}") from exc
+            raise BrokerError(
+                f"{self._name}: {path}: {type(exc).__name__}: {self.redact(exc)}"
+            ) from self.redact.cause(exc)
         status = response.status_code
         if status == 401:
             raise SessionLost(f"{self._name}: {path}: HTTP 401, the session's token is not valid")
@@ -175,9 +198,8 @@ class RestClient:
             raise BrokerError(f"{self._name}: {path}: HTTP 429, rate limited by Tradovate")
         if status >= 400:
             retryable = status >= 500 or status in (408, 423)
-            raise BrokerError(
-                f"{self._name}: {path}: HTTP {status} {response.text[:160]}", retryable=retryable
-            )
+            text = self.redact(response.text)[:160]  # redacted first: a cut secret still leaks
+            raise BrokerError(f"{self._name}: {path}: HTTP {status} {text}", retryable=retryable)
         try:
             return response.json()
         except ValueError as exc:

@@ -3,6 +3,8 @@ matched to their responses by id, the `[]` heartbeat every 2.5 s, and pushes han
 
 The socket ends (and says why, once) on a close frame, a dropped transport, a malformed frame or a
 callback that fails: the owner resets the connection rather than carry on with a view it cannot trust.
+What the server says (close reasons, malformed frames) and what websockets logs (the authorize
+frame carries the token) goes through the connection's `Redactor`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from propdesk.brokers.base import BrokerError, SessionLost
+from propdesk.brokers.redact import Redactor
 from propdesk.brokers.tradovate.wire import (
     HEARTBEAT,
     FrameKind,
@@ -31,6 +34,7 @@ from propdesk.brokers.tradovate.wire import (
 from propdesk.domain.clock import Clock
 
 log = logging.getLogger(__name__)
+_WEBSOCKETS_LOG = logging.getLogger("websockets.client")
 
 HEARTBEAT_SECONDS = 2.5  # Tradovate drops a client that stays quiet much longer
 OPEN_TIMEOUT = 10.0  # real seconds for the transport, the `o` frame and each response
@@ -48,8 +52,10 @@ class TradovateSocket:
         name: str,
         on_push: PushHandler,
         on_end: EndHandler,
+        redact: Redactor,
     ) -> None:
         self._url = url
+        self._redact = redact
         self._clock = clock
         self._name = name
         self._on_push = on_push
@@ -71,10 +77,16 @@ class TradovateSocket:
         loop = asyncio.get_running_loop()
         try:
             self._ws = await connect(
-                self._url, open_timeout=OPEN_TIMEOUT, ping_interval=None, max_size=2**23
+                self._url,
+                open_timeout=OPEN_TIMEOUT,
+                ping_interval=None,
+                max_size=2**23,
+                logger=self._redact.logger(_WEBSOCKETS_LOG),
             )
         except (OSError, TimeoutError, websockets.WebSocketException) as exc:
-            raise BrokerError(f"{self._name}: cannot open {self._url}: {exc}") from exc
+            raise BrokerError(
+                self._redact(f"{self._name}: cannot open {self._url}: {exc}")
+            ) from self._redact.cause(exc)
         self._opened = loop.create_future()
         self._tasks.append(loop.create_task(self._read(), name=f"{self._name} socket reader"))
         try:
@@ -124,7 +136,9 @@ class TradovateSocket:
             await ws.send(encode_request(endpoint, request_id, body))
             return await asyncio.wait_for(future, OPEN_TIMEOUT)
         except (websockets.WebSocketException, OSError) as exc:
-            raise BrokerError(f"{self._name}: {endpoint}: {exc}") from exc
+            raise BrokerError(
+                f"{self._name}: {endpoint}: {self._redact(exc)}"
+            ) from self._redact.cause(exc)
         except TimeoutError as exc:
             raise BrokerError(f"{self._name}: {endpoint}: no answer") from exc
         finally:
@@ -160,19 +174,25 @@ class TradovateSocket:
                     else:
                         await self._on_push(message)
         except MalformedFrame as exc:
-            log.warning("%s: malformed frame, resetting the connection: %s", self._name, exc)
-            reason = f"malformed frame: {exc}"
+            detail = self._redact(exc)
+            log.warning("%s: malformed frame, resetting the connection: %s", self._name, detail)
+            reason = f"malformed frame: {detail}"
         except (websockets.WebSocketException, OSError) as exc:
             reason = f"the connection dropped: {exc}"
         except asyncio.CancelledError:
             raise
         except ValueError as exc:  # a payload that does not read as Tradovate's entities
-            log.warning("%s: malformed payload, resetting the connection: %s", self._name, exc)
-            reason = f"malformed payload: {exc}"
+            detail = self._redact(exc)
+            log.warning("%s: malformed payload, resetting the connection: %s", self._name, detail)
+            reason = f"malformed payload: {detail}"
         except Exception as exc:  # a push the owner could not apply: its view is now suspect
-            log.exception("%s: a push failed, resetting the connection", self._name)
+            log.error(
+                "%s: a push failed, resetting the connection\n%s",
+                self._name,
+                self._redact.traceback(exc),
+            )
             reason = f"a message could not be applied: {exc!r}"
-        self._end(reason)
+        self._end(self._redact(reason))
         with contextlib.suppress(Exception):
             await ws.close()
 
