@@ -21,7 +21,7 @@ at all, not even pings, as on a half-open socket; REST still answers; new hubs t
 revokes its tokens; `force_logout()` does so at once), `throttle(n)` (the next n REST calls get
 429), `echo_next(n, status)` (the next n REST calls, the login included, are refused with the
 request echoed back: its body with the API key, its Authorization header with the token; status
-200 says it as `success: false` and `errorMessage`, any other status as the body),
+200 says it as `success: false` and `errorMessage`, any other status as the body's `error`),
 `reject_next(n, reason)` (orders and closes), `partial_closes` (a close fills one contract
 at a time), `send_raw(hub, text)` (any bytes as a hub frame, for malformed-frame tests).
 Nothing here talks to the internet: the server binds 127.0.0.1 on an ephemeral port.
@@ -538,7 +538,7 @@ class FakeProjectX:
             status = self._echo.pop(0)
             echo = {"body": request, "authorization": headers.get("authorization"), "path": path}
             text = f"cannot process {dumps(echo)}"
-            return status, _failure(9, text) if status == 200 else echo, {}
+            return status, _failure(9, text) if status == 200 else {"error": text}, {}
         if name == "Auth/loginKey":
             return 200, self._login(request), {}
         session, token = self._authorised(headers)

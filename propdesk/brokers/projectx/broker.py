@@ -18,6 +18,9 @@
 - Robustness: a malformed frame or payload is logged, and the transport is reset (the link reports
   DISCONNECTED; the supervisor reconnects and re-reads), so a bad message can cost a re-read but
   never a crash or a silently wrong view.
+- Secrets: the API key and every token received are hidden (`Redactor`) in whatever gateway text
+  enters an error, a link event or a log line: a refusal may echo the request, and the hubs' URL
+  carries the token.
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ from propdesk.brokers.projectx.signalr import (
     MalformedFrame,
 )
 from propdesk.brokers.projectx.snapshot import AccountReplies, read_snapshot, trading_day_start
+from propdesk.brokers.redact import Redactor
 from propdesk.domain.clock import Clock
 from propdesk.domain.instruments import Contract, InstrumentBook
 
@@ -109,7 +113,10 @@ class ProjectXBroker(Broker):
         self._ping_every = ping_every
         self._renew_every = renew_every
         self._timeout = request_timeout
-        self.rest = RestClient(gateway.api, timeout=request_timeout, backoff=rate_limit_backoff)
+        self._redact = Redactor([api_key])
+        self.rest = RestClient(
+            gateway.api, timeout=request_timeout, backoff=rate_limit_backoff, redact=self._redact
+        )
         self._ids: dict[AccountRef, int] = {}
         self._refs: dict[int, AccountRef] = {}
         self._queue: asyncio.Queue[object] | None = None
@@ -175,9 +182,7 @@ class ProjectXBroker(Broker):
         queue = self._queue
         if queue is None:
             state = self._lost or LinkState.DISCONNECTED
-            yield LinkEvent(
-                self._clock.now(), self.name, state, self._lost_detail or "not connected"
-            )
+            yield self._link(state, self._lost_detail or "not connected")
             return
         async for event in drain(queue):
             yield event
@@ -214,7 +219,9 @@ class ProjectXBroker(Broker):
         try:
             return read_snapshot(now, replies[0], per_account, self._contract)
         except PayloadError as exc:
-            raise BrokerError(f"{self.name}: unreadable snapshot: {exc}") from exc
+            raise BrokerError(
+                f"{self.name}: unreadable snapshot: {self._redact(exc)}"
+            ) from self._redact.cause(exc)
 
     async def exposure(self, account: AccountRef) -> Snapshot:
         """Positions and working orders only: 2 requests, not the snapshot's 4 (200 a minute)."""
@@ -228,7 +235,9 @@ class ProjectXBroker(Broker):
         try:
             return read_snapshot(now, {"accounts": []}, [replies], self._contract)
         except PayloadError as exc:
-            raise BrokerError(f"{self.name}: unreadable positions or orders: {exc}") from exc
+            raise BrokerError(
+                f"{self.name}: unreadable positions or orders: {self._redact(exc)}"
+            ) from self._redact.cause(exc)
 
     async def place(self, account: AccountRef, order: OrderRequest) -> str:
         body: dict[str, Any] = {
@@ -245,7 +254,9 @@ class ProjectXBroker(Broker):
         reply = await self._post("Order/place", body)
         order_id = reply.get("orderId")
         if isinstance(order_id, bool) or not isinstance(order_id, int | str):
-            raise BrokerError(f"{self.name}: Order/place answered without an order id: {reply}")
+            raise BrokerError(
+                f"{self.name}: Order/place answered without an order id: {self._redact(reply)}"
+            )
         return str(order_id)
 
     async def cancel(self, account: AccountRef, order_id: str) -> None:
@@ -314,7 +325,9 @@ class ProjectXBroker(Broker):
                 record = payloads.unwrap(record)
                 account_id = payloads.integer(record, "id")
             except PayloadError as exc:
-                raise BrokerError(f"{self.name}: unreadable account: {exc}") from exc
+                raise BrokerError(
+                    f"{self.name}: unreadable account: {self._redact(exc)}"
+                ) from self._redact.cause(exc)
             by_key[str(account_id)] = account_id
             if isinstance(record.get("name"), str):
                 by_key.setdefault(record["name"].strip().lower(), account_id)
@@ -365,6 +378,7 @@ class ProjectXBroker(Broker):
 
     def _lose(self, state: LinkState, detail: str) -> None:
         """The session is gone for good (until the trader signs in): say so and stop."""
+        detail = self._redact(detail)
         if self._lost is None:
             log.error("%s: %s", self.name, detail)
             self._lost, self._lost_detail = state, detail
@@ -392,16 +406,20 @@ class ProjectXBroker(Broker):
             if refused:
                 self._lose(LinkState.TOKEN_REVOKED, f"the hubs refused the session: {refused[0]}")
                 raise SessionLost(f"{self.name}: {refused[0]}")
-            raise BrokerError(f"{self.name}: the hubs did not open: {errors[0]}") from errors[0]
+            raise BrokerError(
+                f"{self.name}: the hubs did not open: {self._redact(errors[0])}"
+            ) from self._redact.cause(errors[0])
         queue: asyncio.Queue[object] = asyncio.Queue()
         self._queue, self._hubs = queue, hubs
         self._quotes.forget()
-        queue.put_nowait(LinkEvent(self._clock.now(), self.name, LinkState.CONNECTED, "connected"))
+        queue.put_nowait(self._link(LinkState.CONNECTED, "connected"))
         try:
             await self._subscribe_all(hubs)
         except HubError as exc:
             await self._teardown_now(LinkState.DISCONNECTED, f"subscribing failed: {exc}")
-            raise BrokerError(f"{self.name}: subscribing failed: {exc}") from exc
+            raise BrokerError(
+                f"{self.name}: subscribing failed: {self._redact(exc)}"
+            ) from self._redact.cause(exc)
         loop = asyncio.get_running_loop()
         self._readers = [
             loop.create_task(self._read(kind, hub, queue), name=f"{self.name} {kind} hub")
@@ -415,6 +433,7 @@ class ProjectXBroker(Broker):
             on_frame=self._frame,
             ping_every=self._ping_every,
             open_timeout=self._timeout,
+            redact=self._redact,
         )
 
     async def _subscribe_all(self, hubs: dict[str, HubConnection]) -> None:
@@ -456,15 +475,16 @@ class ProjectXBroker(Broker):
         except HubClosed as exc:
             self._end(LinkState.DISCONNECTED, f"the {kind} hub closed: {exc}", queue)
         except (MalformedFrame, PayloadError) as exc:
-            log.warning("%s: malformed data on the %s hub, resetting: %s", self.name, kind, exc)
+            said = self._redact(exc)
+            log.warning("%s: malformed data on the %s hub, resetting: %s", self.name, kind, said)
             self.resets += 1
             self._end(
-                LinkState.DISCONNECTED, f"reset after malformed {kind}-hub data: {exc}", queue
+                LinkState.DISCONNECTED, f"reset after malformed {kind}-hub data: {said}", queue
             )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.exception("%s: the %s hub failed", self.name, kind)
+            log.error("%s: the %s hub failed\n%s", self.name, kind, self._redact.traceback(exc))
             self._end(LinkState.DISCONNECTED, f"the {kind} hub failed: {exc!r}", queue)
 
     def _end(
@@ -475,13 +495,16 @@ class ProjectXBroker(Broker):
         if current is None or (queue is not None and queue is not current):
             return
         self._queue = None
-        current.put_nowait(LinkEvent(self._clock.now(), self.name, state, detail))
+        current.put_nowait(self._link(state, detail))
         current.put_nowait(END_OF_STREAM)
         hubs, readers = list(self._hubs.values()), self._readers
         self._hubs, self._readers = {}, []
         task = asyncio.get_running_loop().create_task(self._teardown(hubs, readers))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _link(self, state: LinkState, detail: str) -> LinkEvent:
+        return LinkEvent(self._clock.now(), self.name, state, self._redact(detail))
 
     async def _teardown_now(self, state: LinkState, detail: str) -> None:
         self._end(state, detail)
@@ -551,7 +574,8 @@ class ProjectXBroker(Broker):
             return  # trades and depth are not used: they only count as frames
         arguments = invocation.arguments
         if len(arguments) < 2 or not isinstance(arguments[0], str):
-            raise PayloadError(f"GatewayQuote needs (contractId, data), got {arguments!r:.120}")
+            said = self._redact(repr(arguments))
+            raise PayloadError(f"GatewayQuote needs (contractId, data), got {said:.120}")
         contract_id = arguments[0]
         contract = self._quote_ids.get(contract_id)
         if contract is None:

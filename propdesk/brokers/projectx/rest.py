@@ -3,6 +3,8 @@
 Logical errors come back as HTTP 200 with `success: false` (research/broker-apis.md §2): those are
 `BrokerError(retryable=False)`. HTTP 429 is retried after the server's `Retry-After` (or a short
 backoff) a few times before giving up retryably; a 401 means the token is gone (`TokenRejected`).
+What the gateway says goes through the client's `Redactor` before it enters an error: a refusal may
+echo the API key or the token. The key and every token received are added to it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 
 from propdesk.brokers.base import BrokerError, SessionLost
+from propdesk.brokers.redact import Redactor
 
 RATE_LIMIT_BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)  # seconds, when the server names no Retry-After
 MAX_RETRY_AFTER = 30.0  # never sleep longer than this on one 429 (a kill is waiting)
@@ -44,9 +47,11 @@ class RestClient:
         *,
         timeout: float = 10.0,
         backoff: Sequence[float] = RATE_LIMIT_BACKOFF,
+        redact: Redactor | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token: str | None = None
+        self.redact = redact if redact is not None else Redactor()
         self._timeout = timeout
         self._backoff = tuple(backoff)
         self._http: httpx.AsyncClient | None = None
@@ -63,12 +68,14 @@ class RestClient:
             await http.aclose()
 
     async def login_key(self, username: str, api_key: str) -> str:
+        self.redact.add(api_key)
         reply = await self.post(
             "Auth/loginKey", {"userName": username, "apiKey": api_key}, auth=False
         )
         token = reply.get("token")
         if not isinstance(token, str) or not token:
             raise BrokerError("the gateway accepted the login but sent no token", retryable=False)
+        self.redact.add(token)
         self.token = token
         return token
 
@@ -77,6 +84,7 @@ class RestClient:
         reply = await self.post("Auth/validate", {})
         token = reply.get("newToken")
         if isinstance(token, str) and token:
+            self.redact.add(token)
             self.token = token
         assert self.token is not None
         return self.token
@@ -94,9 +102,11 @@ class RestClient:
             try:
                 response = await self._client().post(url, content=content, headers=headers)
             except httpx.TimeoutException as exc:
-                raise BrokerError(f"{path}: no answer in {self._timeout:g} s ({exc!r})") from exc
+                raise BrokerError(
+                    f"{path}: no answer in {self._timeout:g} s ({self.redact(repr(exc))})"
+                ) from self.redact.cause(exc)
             except httpx.HTTPError as exc:
-                raise BrokerError(f"{path}: {exc!r}") from exc
+                raise BrokerError(f"{path}: {self.redact(repr(exc))}") from self.redact.cause(exc)
             if response.status_code == 429:
                 self.throttled += 1
                 if attempt >= len(self._backoff):
@@ -115,22 +125,28 @@ class RestClient:
             delay = self._backoff[attempt]  # an HTTP date: not worth parsing for a short wait
         return min(max(delay, 0.0), MAX_RETRY_AFTER)
 
-    @staticmethod
-    def _reply(path: str, response: httpx.Response) -> dict[str, Any]:
+    def _reply(self, path: str, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
         if status == 401:
             raise TokenRejected(f"{path}: the gateway rejected the session token (HTTP 401)")
         if status >= 500:
             raise BrokerError(f"{path}: gateway error HTTP {status}")
         if status != 200:
-            raise BrokerError(f"{path}: HTTP {status}: {response.text[:200]}", retryable=False)
+            raise BrokerError(f"{path}: HTTP {status}: {self._said(response)}", retryable=False)
         try:
             reply = json.loads(response.content, parse_float=Decimal)
         except ValueError as exc:
-            raise BrokerError(f"{path}: the reply is not JSON: {response.text[:200]!r}") from exc
+            said = self._said(response)
+            raise BrokerError(f"{path}: the reply is not JSON: {said!r}") from self.redact.cause(
+                exc
+            )
         if not isinstance(reply, dict):
-            raise BrokerError(f"{path}: the reply is not a JSON object: {response.text[:200]!r}")
+            raise BrokerError(f"{path}: the reply is not a JSON object: {self._said(response)!r}")
         if reply.get("success") is not True:
             message = reply.get("errorMessage") or f"error code {reply.get('errorCode')}"
-            raise BrokerError(f"{path}: {message}", retryable=False)
+            raise BrokerError(f"{path}: {self.redact(message)}", retryable=False)
         return reply
+
+    def _said(self, response: httpx.Response) -> str:
+        """The start of what the gateway said, redacted before it is cut: half a secret leaks."""
+        return self.redact(response.text)[:200]

@@ -5,6 +5,10 @@ negotiate step (as the official sample does), `?access_token=` authentication, t
 `{"protocol":"json","version":1}` handshake, `\\x1e`-terminated records, invocations (type 1) both
 ways, completions (3), pings (6) and close (7). No reconnect logic lives here: a closed or broken
 hub raises, and the broker decides what that means.
+
+The token rides in the URL, so the address websockets connects to and logs is a secret: whatever
+this module reports (its errors, the server's words, websockets' debug log) goes through the
+connection's `Redactor`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ from urllib.parse import quote
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
+from propdesk.brokers.redact import Redactor
+
 log = logging.getLogger(__name__)
+_WEBSOCKETS_LOG = logging.getLogger("websockets.client")
 
 SEPARATOR = "\x1e"
 HANDSHAKE = json.dumps({"protocol": "json", "version": 1}) + SEPARATOR
@@ -61,21 +68,24 @@ def encode(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":")) + SEPARATOR
 
 
-def decode_records(text: str) -> list[dict[str, Any]]:
+def decode_records(text: str, redact: Callable[[str], str] = str) -> list[dict[str, Any]]:
     """The records of one text frame; raises MalformedFrame on anything but JSON objects.
 
     Numbers with a fraction become Decimal: prices must not pass through float on the way in.
+    The frame's text in an error is redacted by `redact` before it is cut short.
     """
     if not text.endswith(SEPARATOR):
-        raise MalformedFrame(f"a frame without the record separator: {text[:80]!r}")
+        raise MalformedFrame(f"a frame without the record separator: {redact(text)[:80]!r}")
     records: list[dict[str, Any]] = []
     for raw in text.split(SEPARATOR)[:-1]:
         try:
             record = json.loads(raw, parse_float=Decimal)
         except ValueError as exc:
-            raise MalformedFrame(f"a record that is not JSON ({exc}): {raw[:80]!r}") from exc
+            raise MalformedFrame(
+                f"a record that is not JSON ({exc}): {redact(raw)[:80]!r}"
+            ) from exc
         if not isinstance(record, dict):
-            raise MalformedFrame(f"a record that is not a JSON object: {raw[:80]!r}")
+            raise MalformedFrame(f"a record that is not a JSON object: {redact(raw)[:80]!r}")
         records.append(record)
     return records
 
@@ -91,9 +101,12 @@ class HubConnection:
         on_frame: Callable[[], None],
         ping_every: float = 10.0,
         open_timeout: float = 10.0,
+        redact: Redactor | None = None,
     ) -> None:
         self.url = url
         self._token = token
+        self._redact = redact if redact is not None else Redactor()
+        self._redact.add(token)
         self._on_frame = on_frame
         self._ping_every = ping_every
         self._open_timeout = open_timeout
@@ -112,23 +125,28 @@ class HubConnection:
                 ping_interval=None,  # SignalR's own pings keep the hub alive
                 compression=None,
                 max_size=4 * 1024 * 1024,
+                logger=self._redact.logger(_WEBSOCKETS_LOG),
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
-            raise HubRefused(f"{self.url} refused the connection: HTTP {status}", status) from exc
+            raise HubRefused(
+                f"{self.url} refused the connection: HTTP {status}", status
+            ) from self._redact.cause(exc)
         except (WebSocketException, TimeoutError) as exc:
-            raise HubError(f"{self.url}: {exc}") from exc
+            raise HubError(self._redact(f"{self.url}: {exc}")) from self._redact.cause(exc)
         try:
             await self._socket.send(HANDSHAKE)
             reply = await asyncio.wait_for(self._socket.recv(), self._open_timeout)
         except (ConnectionClosed, TimeoutError) as exc:
             await self.close()
-            raise HubError(f"{self.url}: no handshake reply ({exc})") from exc
-        records = decode_records(reply if isinstance(reply, str) else "")
+            raise HubError(
+                self._redact(f"{self.url}: no handshake reply ({exc})")
+            ) from self._redact.cause(exc)
+        records = decode_records(reply if isinstance(reply, str) else "", self._redact)
         if not records or records[0].get("error"):
             await self.close()
             detail = records[0].get("error") if records else "empty"
-            raise HubError(f"{self.url}: handshake refused: {detail}")
+            raise HubError(self._redact(f"{self.url}: handshake refused: {detail}"))
         self._on_frame()
         self._pinger = asyncio.get_running_loop().create_task(self._ping())
 
@@ -144,7 +162,9 @@ class HubConnection:
         try:
             await socket.send(encode(message))
         except ConnectionClosed as exc:
-            raise HubClosed(f"{self.url} closed while sending {target}: {exc}") from exc
+            raise HubClosed(
+                self._redact(f"{self.url} closed while sending {target}: {exc}")
+            ) from self._redact.cause(exc)
 
     async def invocations(self) -> AsyncIterator[Invocation]:
         """The server's invocations, until the hub closes (HubClosed) or breaks (MalformedFrame)."""
@@ -153,26 +173,33 @@ class HubConnection:
             try:
                 frame = await socket.recv()
             except ConnectionClosed as exc:
-                raise HubClosed(f"{self.url} closed: {exc}") from exc
+                raise HubClosed(self._redact(f"{self.url} closed: {exc}")) from self._redact.cause(
+                    exc
+                )
             self._on_frame()
             if not isinstance(frame, str):
                 raise MalformedFrame(f"{self.url} sent a binary frame to a JSON hub")
-            for record in decode_records(frame):
+            redact = self._redact
+            for record in decode_records(frame, redact):
                 kind = record.get("type")
                 if kind == INVOCATION:
                     target, arguments = record.get("target"), record.get("arguments", [])
                     if not isinstance(target, str) or not isinstance(arguments, list):
-                        raise MalformedFrame(f"an invocation without target/arguments: {record}")
+                        raise MalformedFrame(
+                            f"an invocation without target/arguments: {redact(record)}"
+                        )
                     yield Invocation(target, arguments)
                 elif kind == COMPLETION:
                     if record.get("error"):
-                        log.warning("%s: invocation failed: %s", self.url, record["error"])
+                        log.warning("%s: invocation failed: %s", self.url, redact(record["error"]))
                 elif kind == CLOSE:
-                    raise HubClosed(record.get("error") or f"{self.url} closed by the server")
+                    raise HubClosed(
+                        redact(record.get("error") or f"{self.url} closed by the server")
+                    )
                 elif kind == PING or isinstance(kind, int):
                     continue  # streaming and cancel records are not used by these hubs
                 else:
-                    raise MalformedFrame(f"a record without a message type: {record}")
+                    raise MalformedFrame(f"a record without a message type: {redact(record)}")
 
     async def close(self) -> None:
         pinger, self._pinger = self._pinger, None
