@@ -11,6 +11,8 @@ Session rules (research/broker-apis.md §0, §3):
 - P&L: template 451 gives the account's balance, 450 each position and, through its open P&L,
   the mark (mapping.py; passed on only when it moves); 352 gives fills and order states.
 - Flatten is native: cancel-all (346) and exit-position (3504, every symbol), per account.
+- Secrets: the wire's `Redactor` hides the password in whatever Rithmic or the library says before
+  it enters an error, a link event or a log line.
 """
 
 from __future__ import annotations
@@ -198,6 +200,7 @@ class RithmicBroker(Broker):
     def on_broken(self, detail: str) -> None:
         if self._wire.forced_out:
             return
+        detail = self._wire.redact(detail)
         self._end_stream(LinkEvent(self._clock.now(), self.name, LinkState.DISCONNECTED, detail))
 
     def on_push(self, message: Any) -> None:
@@ -220,7 +223,8 @@ class RithmicBroker(Broker):
                 return
         except (PayloadError, ArithmeticError, ValueError) as exc:
             self.payload_errors += 1
-            log.warning("%s: skipped template %d: %s", self.name, template_id, exc)
+            said = self._wire.redact(exc)
+            log.warning("%s: skipped template %d: %s", self.name, template_id, said)
             return
         for event in events:
             if isinstance(event, Quote):
@@ -296,7 +300,10 @@ class RithmicBroker(Broker):
         try:
             return self._mapper.account_pnl(summary, self._clock.now()).balance
         except PayloadError as exc:
-            raise BrokerError(f"Rithmic sent an unreadable balance: {exc}") from exc
+            said = self._wire.redact(exc)
+            raise BrokerError(
+                f"Rithmic sent an unreadable balance: {said}"
+            ) from self._wire.redact.cause(exc)
 
     def _each[T](self, messages: Iterable[Any], convert: Callable[[Any], T]) -> list[T]:
         out: list[T] = []
@@ -305,7 +312,7 @@ class RithmicBroker(Broker):
                 out.append(convert(message))
             except (PayloadError, ArithmeticError, ValueError) as exc:
                 self.payload_errors += 1
-                log.warning("%s: skipped a snapshot row: %s", self.name, exc)
+                log.warning("%s: skipped a snapshot row: %s", self.name, self._wire.redact(exc))
         return out
 
     # -- orders ----------------------------------------------------------------------------------

@@ -15,7 +15,10 @@ pushes. Some of its habits do not suit a risk monitor, so this module fences the
   gets a `BrokerError` that says what was refused and why (rp_code 13 explained, errors.py);
 - a request in flight when a socket breaks waits out its whole timeout: here it fails at once;
 - it renders every inbound message for a debug log line even when nothing is logged: that
-  rendering now happens only when the "rithmic" logger is at DEBUG.
+  rendering now happens only when the "rithmic" logger is at DEBUG;
+- at DEBUG it logs every request it sends, the login with its password: while a wire is open its
+  `Redactor` filters the library's loggers, and what Rithmic says back (a refusal's text may echo
+  the request) is redacted before it enters an error or a log line.
 
 The tap is an instance attribute over the plant's `_convert_bytes_to_response`, the one place every
 inbound frame passes through; malformed frames stop there (logged, reported, never parsed further).
@@ -38,6 +41,7 @@ from async_rithmic.objects import ReconnectionSettings, RetrySettings
 from google.protobuf.json_format import MessageToDict
 
 from propdesk.brokers.base import BrokerError, SessionLost
+from propdesk.brokers.redact import Redactor
 from propdesk.brokers.rithmic.errors import NO_DATA, TERMINAL_CODES, explain
 
 log = logging.getLogger(__name__)
@@ -107,6 +111,9 @@ class RithmicWire:
         self.login = login
         self._listener = listener
         self._timeout = request_timeout
+        self.redact = Redactor([login.password])  # hides the password in what Rithmic says
+        self._library_filter = self.redact.log_filter()
+        self._filtered: list[logging.Logger] = []
         self._client: RithmicClient | None = None
         self._watchers: list[asyncio.Task[None]] = []
         self._errors: dict[RequestKey, list[str]] = {}
@@ -127,6 +134,7 @@ class RithmicWire:
         self.forced_out = False
         self._lost = ""
         client = self._new_client()
+        self._filter_library_logs(client)
         try:
             await asyncio.wait_for(
                 client.connect(plants=list(PLANTS.values()), plant_connect_delay=0),
@@ -135,12 +143,16 @@ class RithmicWire:
             await client.subscribe_to_pnl_updates()
         except Exception as exc:
             await _discard(client)
+            cause = self.redact.cause(exc)
             refused = self._errors.pop(request_key({"template_id": 10}), None)
             if refused is not None:
-                raise BrokerError(explain(refused, "the login"), retryable=False) from exc
+                refusal = self.redact(explain(refused, "the login"))
+                raise BrokerError(refusal, retryable=False) from cause
             raise BrokerError(
-                f"could not log in to Rithmic at {self.login.url}: {exc or type(exc).__name__}"
-            ) from exc
+                self.redact(
+                    f"could not log in to Rithmic at {self.login.url}: {exc or type(exc).__name__}"
+                )
+            ) from cause
         self._client = client
         for name in PLANTS:
             plant = client.plants[name]
@@ -158,6 +170,19 @@ class RithmicWire:
         await asyncio.gather(*watchers, return_exceptions=True)
         if client is not None:
             await _discard(client)
+        filtered, self._filtered = self._filtered, []
+        for logger in filtered:
+            logger.removeFilter(self._library_filter)
+
+    def _filter_library_logs(self, client: RithmicClient) -> None:
+        """Hide the password in what async-rithmic logs (its debug lines show every request).
+
+        The library's loggers are shared by name: each wire adds its own filter while it is open
+        and takes it away on close, so a closed connection leaves nothing behind.
+        """
+        self._filtered = [_LIBRARY_LOG, *(plant.logger for plant in client.plants.values())]
+        for logger in self._filtered:
+            logger.addFilter(self._library_filter)
 
     def _new_client(self) -> RithmicClient:
         login = self.login
@@ -212,7 +237,8 @@ class RithmicWire:
             try:
                 response = parse(buffer)
             except Exception as exc:  # whatever the parser raises, the frame is bad
-                return self._reject_frame(plant, f"an undecodable frame ({exc})")
+                said = self.redact(exc)
+                return self._reject_frame(plant, f"an undecodable frame ({said})")
             listener.on_frame()
             if response is None:  # a template the library does not know: skipped, as it logs
                 return None
@@ -232,7 +258,7 @@ class RithmicWire:
                 manager.mark_complete(ids[0])
                 return None
             if template_id == REJECT:
-                log.warning("Rithmic rejected a message: %s", ", ".join(codes))
+                log.warning("Rithmic rejected a message: %s", self.redact(", ".join(codes)))
                 return None
             return response
 
@@ -275,14 +301,17 @@ class RithmicWire:
         except BrokerError:
             raise
         except Exception as exc:
+            cause = self.redact.cause(exc)
             if self.forced_out:
-                raise SessionLost("Rithmic logged this user out during the request") from exc
-            raise BrokerError(f"{action} failed: {exc or type(exc).__name__}") from exc
+                raise SessionLost("Rithmic logged this user out during the request") from cause
+            said = self.redact(exc or type(exc).__name__)
+            raise BrokerError(f"{action} failed: {said}") from cause
         finally:
             self._inflight.discard(pending)
         refused = self._errors.pop(key, None)
         if refused is not None:
-            raise BrokerError(explain(refused, action), retryable=refused[0] not in TERMINAL_CODES)
+            refusal = self.redact(explain(refused, action))
+            raise BrokerError(refusal, retryable=refused[0] not in TERMINAL_CODES)
         return result
 
     def account_ids(self) -> list[tuple[str, str]]:
