@@ -14,7 +14,7 @@ Two rules, both applied to every text:
   "token", `access_token=` in a URL, `Authorization: Bearer …`) becomes `MARK` whatever its length,
   in JSON, in Python reprs, in JSON escaped inside a JSON string, in query strings and headers.
 
-Redact before truncating: a secret cut in half no longer matches its value.
+Redact before truncating (`Redactor.head`): a secret cut in half no longer matches its value.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from urllib.parse import quote, quote_plus
 
 MARK = "•••"
 MIN_SECRET_LENGTH = 4
+# `head` redacts this much beyond the cut: any secret that reaches into the head is shorter.
+HEAD_MARGIN = 4096
 
 # A field name that says its value is secret: "password", "apiKey", "api_key", "sec",
 # "accessToken", "mdAccessToken", "access_token", "newToken", "clientSecret", "Authorization"…
@@ -118,6 +120,13 @@ class Redactor:
             clean = self._values.sub(MARK, clean)
         return redact_fields(clean)
 
+    def head(self, text: object, length: int) -> str:
+        """The first `length` characters of `text`, redacted before the cut (half a secret leaks).
+
+        Only the head and a margin are redacted: a megabyte error page costs no more than a line.
+        """
+        return self(str(text)[: length + HEAD_MARGIN])[:length]
+
     def leaks(self, text: str) -> bool:
         return self(text) != text
 
@@ -189,5 +198,6 @@ class _RedactingLogger(logging.LoggerAdapter[logging.Logger]):
             error = error[1]
         if isinstance(error, BaseException):
             text = f"{text}\n{self._redact.traceback(error)}"
-        kwargs.pop("stack_info", None)
+        kwargs.pop("stack_info", None)  # logging would add the stack after this redaction
+        kwargs["stacklevel"] = kwargs.get("stacklevel", 1) + 1  # the caller's line, not this one
         self.logger.log(level, "%s", self._redact(text), **kwargs)

@@ -94,3 +94,9 @@ def test_the_log_helpers_hide_secrets_in_messages_and_tracebacks(
     assert len(caplog.records) == 2
     assert PASSWORD not in caplog.text
     assert "RuntimeError: refused •••" in caplog.text
+
+
+def test_a_head_is_redacted_before_it_is_cut() -> None:
+    text = "x" * 100 + PASSWORD + "y" * 100_000
+    assert Redactor([PASSWORD]).head(text, 105) == "x" * 100 + MARK + "yy"
+    assert Redactor().head('{"password": "' + PASSWORD + '"}', 15) == '{"password": ••'

@@ -574,8 +574,8 @@ class ProjectXBroker(Broker):
             return  # trades and depth are not used: they only count as frames
         arguments = invocation.arguments
         if len(arguments) < 2 or not isinstance(arguments[0], str):
-            said = self._redact(repr(arguments))
-            raise PayloadError(f"GatewayQuote needs (contractId, data), got {said:.120}")
+            said = self._redact.head(repr(arguments), 120)
+            raise PayloadError(f"GatewayQuote needs (contractId, data), got {said}")
         contract_id = arguments[0]
         contract = self._quote_ids.get(contract_id)
         if contract is None:

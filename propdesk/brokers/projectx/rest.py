@@ -148,5 +148,5 @@ class RestClient:
         return reply
 
     def _said(self, response: httpx.Response) -> str:
-        """The start of what the gateway said, redacted before it is cut: half a secret leaks."""
-        return self.redact(response.text)[:200]
+        """The start of what the gateway said, redacted."""
+        return self.redact.head(response.text, 200)

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from propdesk.brokers.redact import Redactor
+from propdesk.brokers.redact import HEAD_MARGIN, Redactor
 
 log = logging.getLogger(__name__)
 _WEBSOCKETS_LOG = logging.getLogger("websockets.client")
@@ -75,19 +75,24 @@ def decode_records(text: str, redact: Callable[[str], str] = str) -> list[dict[s
     The frame's text in an error is redacted by `redact` before it is cut short.
     """
     if not text.endswith(SEPARATOR):
-        raise MalformedFrame(f"a frame without the record separator: {redact(text)[:80]!r}")
+        raise MalformedFrame(f"a frame without the record separator: {_head(text, redact)!r}")
     records: list[dict[str, Any]] = []
     for raw in text.split(SEPARATOR)[:-1]:
         try:
             record = json.loads(raw, parse_float=Decimal)
         except ValueError as exc:
             raise MalformedFrame(
-                f"a record that is not JSON ({exc}): {redact(raw)[:80]!r}"
+                f"a record that is not JSON ({exc}): {_head(raw, redact)!r}"
             ) from exc
         if not isinstance(record, dict):
-            raise MalformedFrame(f"a record that is not a JSON object: {redact(raw)[:80]!r}")
+            raise MalformedFrame(f"a record that is not a JSON object: {_head(raw, redact)!r}")
         records.append(record)
     return records
+
+
+def _head(text: str, redact: Callable[[str], str]) -> str:
+    """The start of a frame for an error: redacted before the cut, where half a secret leaks."""
+    return redact(text[: 80 + HEAD_MARGIN])[:80]
 
 
 class HubConnection:

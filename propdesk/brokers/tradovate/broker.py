@@ -180,8 +180,8 @@ class TradovateBroker(Broker):
             await user.start(token.access)
             data = await user.request("user/syncrequest", {"users": [token.user_id]})
             if not isinstance(data, dict):
-                answer = self._redact(repr(data))
-                raise BrokerError(f"{self.name}: user/syncrequest answered {answer:.80}")
+                answer = self._redact.head(repr(data), 80)
+                raise BrokerError(f"{self.name}: user/syncrequest answered {answer}")
             await self._resolve(contract_ids_in(data))
             try:
                 self._book.load(data)
@@ -326,8 +326,8 @@ class TradovateBroker(Broker):
     # -- pushes ---------------------------------------------------------------------------------
     async def _on_user_push(self, push: Push) -> None:
         if push.event == "shutdown":
-            said = self._redact(repr(push.data))
-            raise BrokerError(f"Tradovate is shutting the connection down: {said:.120}")
+            said = self._redact.head(repr(push.data), 120)
+            raise BrokerError(f"Tradovate is shutting the connection down: {said}")
         if push.event != "props":
             return
         if not self._synced:
@@ -335,7 +335,9 @@ class TradovateBroker(Broker):
             return
         data = push.data
         if not isinstance(data, dict) or not isinstance(data.get("entity"), dict):
-            raise ValueError(f"a props push without an entity: {self._redact(repr(data)):.120}")
+            raise ValueError(
+                f"a props push without an entity: {self._redact.head(repr(data), 120)}"
+            )
         entity = data["entity"]
         contract_id = entity.get("contractId")
         if isinstance(contract_id, int):
@@ -366,8 +368,8 @@ class TradovateBroker(Broker):
         ids = ",".join(str(i) for i in sorted(missing))
         items = await self.rest.get("/contract/items", {"ids": ids})
         if not isinstance(items, list):
-            answer = self._redact(repr(items))
-            raise BrokerError(f"{self.name}: contract/items answered {answer:.80}")
+            answer = self._redact.head(repr(items), 80)
+            raise BrokerError(f"{self.name}: contract/items answered {answer}")
         for item in items:
             if isinstance(item, dict):
                 self._contracts.add(item)
@@ -536,9 +538,9 @@ class TradovateBroker(Broker):
             try:
                 self._contracts.add(item)
             except ValueError as exc:
-                said = self._redact(repr(item))
+                said = self._redact.head(repr(item), 80)
                 raise BrokerError(
-                    f"{self.name}: malformed contract {said:.80}"
+                    f"{self.name}: malformed contract {said}"
                 ) from self._redact.cause(exc)
             contract_id = self._contracts.ids.get(contract.key)
         if contract_id is None:
@@ -557,7 +559,7 @@ def _order_id(answer: Any, what: str, redact: Redactor, *, optional: bool = Fals
         return order_id
     if optional and isinstance(answer, dict):
         return None
-    raise BrokerError(f"{what}: unexpected answer {redact(repr(answer)):.120}")
+    raise BrokerError(f"{what}: unexpected answer {redact.head(repr(answer), 120)}")
 
 
 def _contract_of(event: BrokerEvent) -> Contract | None:

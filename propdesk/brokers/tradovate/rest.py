@@ -114,7 +114,7 @@ class RestClient:
     def _token(self, data: Any, *, what: str) -> Token:
         redact = self.redact
         if not isinstance(data, dict):
-            raise BrokerError(f"{self._name}: {what} answered {redact(repr(data)):.120}")
+            raise BrokerError(f"{self._name}: {what} answered {redact.head(repr(data), 120)}")
         # Whatever came, its tokens are secrets from here on, even if the rest is unusable.
         redact.add(*(str(data.get(k) or "") for k in ("accessToken", "mdAccessToken")))
         if data.get("errorText"):
@@ -198,7 +198,7 @@ class RestClient:
             raise BrokerError(f"{self._name}: {path}: HTTP 429, rate limited by Tradovate")
         if status >= 400:
             retryable = status >= 500 or status in (408, 423)
-            text = self.redact(response.text)[:160]  # redacted first: a cut secret still leaks
+            text = self.redact.head(response.text, 160)
             raise BrokerError(f"{self._name}: {path}: HTTP {status} {text}", retryable=retryable)
         try:
             return response.json()
