@@ -45,8 +45,14 @@ def assert_hidden(secrets: Iterable[str], **places: str) -> None:
 
 
 def error_text(error: BaseException) -> str:
-    """What a raised error can show: its str, its repr and its traceback with the whole chain."""
-    return "\n".join([str(error), repr(error), *traceback.format_exception(error)])
+    """What a raised error can show: its str, its traceback, and the repr of it and of every
+    exception chained to it (some, like websockets' InvalidStatus, hold more than they print)."""
+    chain: list[BaseException] = []
+    link: BaseException | None = error
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    return "\n".join([str(error), *map(repr, chain), *traceback.format_exception(error)])
 
 
 def journal_text(path: Path) -> str:

@@ -22,6 +22,8 @@ revokes its tokens; `force_logout()` does so at once), `throttle(n)` (the next n
 429), `echo_next(n, status)` (the next n REST calls, the login included, are refused with the
 request echoed back: its body with the API key, its Authorization header with the token; status
 200 says it as `success: false` and `errorMessage`, any other status as the body's `error`),
+`echo_hub_refusals(n)` (the next n hub upgrades are refused, HTTP 500, with the request's target,
+`access_token` and all, in the body),
 `reject_next(n, reason)` (orders and closes), `partial_closes` (a close fills one contract
 at a time), `send_raw(hub, text)` (any bytes as a hub frame, for malformed-frame tests).
 Nothing here talks to the internet: the server binds 127.0.0.1 on an ephemeral port.
@@ -216,6 +218,7 @@ class FakeProjectX:
         self.partial_closes = False
         self._throttled = 0
         self._echo: list[int] = []
+        self._echo_hubs = 0
         self.retry_after = 0.05
         self._rejects: list[str] = []
         self._ids = itertools.count(1001)
@@ -363,6 +366,9 @@ class FakeProjectX:
 
     def echo_next(self, n: int = 1, status: int = 200) -> None:
         self._echo.extend([status] * n)
+
+    def echo_hub_refusals(self, n: int = 1) -> None:
+        self._echo_hubs += n
 
     def reject_next(self, n: int = 1, reason: str = "Order rejected by the risk system") -> None:
         self._rejects.extend([reason] * n)
@@ -673,6 +679,12 @@ class FakeProjectX:
         protocol.receive_data(head)
         request = next(e for e in protocol.events_received() if isinstance(e, Request))
         session = self._session_of(token)
+        if self._echo_hubs > 0:
+            self._echo_hubs -= 1
+            protocol.send_response(protocol.reject(500, f"cannot upgrade {target}\n"))
+            writer.write(b"".join(protocol.data_to_send()))
+            await writer.drain()
+            return
         if hub not in ("user", "market") or session is None:
             status = 404 if hub not in ("user", "market") else 401
             protocol.send_response(protocol.reject(status, "Unauthorized\n"))

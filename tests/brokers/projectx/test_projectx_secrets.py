@@ -194,3 +194,14 @@ async def test_a_kill_refused_with_echoes_reaches_no_notice_journal_stdout_or_lo
         stdout=capsys.readouterr().out,
         logs=log_text(caplog),
     )
+
+
+async def test_a_hub_refusal_that_echoes_the_url_shows_no_token(
+    fake: FakeProjectX, broker: ProjectXBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hubs' URL carries the token; websockets keeps the refusal's body in its exception."""
+    log_everything(caplog)
+    fake.echo_hub_refusals(2)
+    with pytest.raises(BrokerError, match="the hubs did not open") as refused:
+        await broker.connect()
+    assert_hidden([API_KEY, *_tokens(fake)], error=error_text(refused.value), logs=log_text(caplog))
