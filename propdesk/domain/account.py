@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+from propdesk.domain import account_state
 from propdesk.domain.calendar import CME_DAY, Closure, DayBoundary, FlatByRule, TradingCalendar
 from propdesk.domain.events import (
     AccountEvent,
@@ -36,6 +38,7 @@ from propdesk.domain.guard import (
     Metrics,
     RiskSnapshot,
 )
+from propdesk.domain.instruments import InstrumentBook
 from propdesk.domain.ledger import Ledger
 from propdesk.domain.news import NewsEvent, Restriction, build_windows
 from propdesk.domain.protocol import Protocol
@@ -220,6 +223,14 @@ class AccountRisk:
             "daily_floor": floors.daily_floor,
             "day_high": floors.day_high,
         }
+
+    def save_state(self) -> dict[str, Any]:
+        """Everything the next event depends on, as plain data (a journal snapshot)."""
+        return account_state.save_state(self)
+
+    def restore_state(self, data: dict[str, Any], book: InstrumentBook) -> None:
+        """Continue from a saved state; this engine must be built from the same setup."""
+        account_state.restore_state(self, data, book)
 
     def process(self, event: AccountEvent) -> list[Action]:
         """Apply one event; returns the actions the guard decided, in order."""

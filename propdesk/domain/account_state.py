@@ -1,0 +1,197 @@
+"""One account's risk state as plain data, and back: what a journal snapshot holds.
+
+Everything the next event's processing depends on is here (ledger with its lots and quotes, floors,
+the guard's status, the day and end-of-day bookkeeping), so an engine restored from this state and
+fed the records after it reaches exactly the state of one that replayed every record. Caches that
+are rebuilt on demand (the guard's levels, the news cursor) are left out. Money and prices are
+Decimal strings, times ISO-8601 with their offset: exact both ways.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from propdesk.domain.floors import FloorState
+from propdesk.domain.instruments import InstrumentBook
+from propdesk.domain.ledger import Ledger, Lot, Position, Quote
+from propdesk.domain.risk_state import GuardState, GuardStatus, RiskSnapshot
+
+if TYPE_CHECKING:
+    from propdesk.domain.account import AccountRisk
+
+STATE_VERSION = 1
+
+
+class AccountStateError(ValueError):
+    """A saved state this version cannot restore."""
+
+
+def _d(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _D(value: str | None) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _t(value: datetime | date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+# -- saving ---------------------------------------------------------------------------------------
+def save_state(risk: AccountRisk) -> dict[str, Any]:
+    return {
+        "version": STATE_VERSION,
+        "ledger": _save_ledger(risk.ledger),
+        "floors": {
+            "high_water": _d(risk.floors.state.high_water),
+            "eod_high": _d(risk.floors.state.eod_high),
+            "max_loss_floor": _d(risk.floors.state.max_loss_floor),
+            "day_start_balance": _d(risk.floors.state.day_start_balance),
+            "day_high": _d(risk.floors.state.day_high),
+            "daily_floor": _d(risk.floors.state.daily_floor),
+        },
+        "status": _save_status(risk.status),
+        "clock": {
+            "working": list(risk._working),
+            "day": _t(risk._day),
+            "day_end": _t(risk._day_end),
+            "eod_at": _t(risk._eod_at),
+            "eod_done": risk._eod_done,
+            "last_ts": _t(risk._last_ts),
+        },
+    }
+
+
+def _save_ledger(ledger: Ledger) -> dict[str, Any]:
+    return {
+        "start_balance": _d(ledger.start_balance),
+        "realized": _d(ledger.realized),
+        "fees": _d(ledger.fees),
+        "day_start_balance": _d(ledger.day_start_balance),
+        "day_realized": _d(ledger.day_realized),
+        "day_fees": _d(ledger.day_fees),
+        "fills": ledger.fills,
+        "open_total": _d(ledger.open_pnl),
+        "positions": {
+            key: {
+                "lots": [[lot.qty, _d(lot.price)] for lot in p.lots],
+                "net": p.net,
+                "cost": _d(p.cost),
+                "open_pnl": _d(p.open_pnl),
+                "mark_price": _d(p.mark_price),
+            }
+            for key, p in ledger.positions.items()
+        },
+        "quotes": {key: [_d(q.bid), _d(q.ask), _d(q.last)] for key, q in ledger.quotes.items()},
+    }
+
+
+def _save_status(status: GuardStatus) -> dict[str, Any]:
+    snapshot = status.snapshot
+    return {
+        "state": status.state.name,
+        "reason": status.reason,
+        "rule": status.rule,
+        "since": _t(status.since),
+        "lock_until": _t(status.lock_until),
+        "snapshot": None
+        if snapshot is None
+        else {
+            "equity": _d(snapshot.equity),
+            "balance": _d(snapshot.balance),
+            "max_loss_floor": _d(snapshot.max_loss_floor),
+            "daily_floor": _d(snapshot.daily_floor),
+            "size": _d(snapshot.size),
+            "roots": sorted(snapshot.roots),
+            "working_orders": snapshot.working_orders,
+            "adding_orders": snapshot.adding_orders,
+        },
+    }
+
+
+# -- restoring ------------------------------------------------------------------------------------
+def restore_state(risk: AccountRisk, data: dict[str, Any], book: InstrumentBook) -> None:
+    """Put a saved state into a fresh engine built from the same setup."""
+    if data.get("version") != STATE_VERSION:
+        raise AccountStateError(f"account state version {data.get('version')!r}")
+    _restore_ledger(risk.ledger, data["ledger"], book)
+    floors = data["floors"]
+    risk.floors.state = FloorState(
+        high_water=Decimal(floors["high_water"]),
+        eod_high=Decimal(floors["eod_high"]),
+        max_loss_floor=_D(floors["max_loss_floor"]),
+        day_start_balance=Decimal(floors["day_start_balance"]),
+        day_high=Decimal(floors["day_high"]),
+        daily_floor=_D(floors["daily_floor"]),
+    )
+    risk.status = _restore_status(data["status"])
+    clock = data["clock"]
+    working, adding = clock["working"]
+    risk._working = (int(working), int(adding))
+    day = clock["day"]
+    risk._day = None if day is None else date.fromisoformat(day)
+    risk._day_end = _dt(clock["day_end"])
+    risk._eod_at = _dt(clock["eod_at"])
+    risk._eod_done = bool(clock["eod_done"])
+    risk._last_ts = _dt(clock["last_ts"])
+
+
+def _restore_ledger(ledger: Ledger, data: dict[str, Any], book: InstrumentBook) -> None:
+    if Decimal(data["start_balance"]) != ledger.start_balance:
+        raise AccountStateError(
+            f"saved start balance {data['start_balance']} is not the setup's {ledger.start_balance}"
+        )
+    ledger.realized = Decimal(data["realized"])
+    ledger.fees = Decimal(data["fees"])
+    ledger.day_start_balance = Decimal(data["day_start_balance"])
+    ledger.day_realized = Decimal(data["day_realized"])
+    ledger.day_fees = Decimal(data["day_fees"])
+    ledger.fills = int(data["fills"])
+    ledger._open_total = Decimal(data["open_total"])
+    ledger.positions = {}
+    for key, saved in data["positions"].items():
+        ledger.positions[key] = Position(
+            book.parse(key),
+            deque(Lot(int(qty), Decimal(price)) for qty, price in saved["lots"]),
+            int(saved["net"]),
+            Decimal(saved["cost"]),
+            Decimal(saved["open_pnl"]),
+            _D(saved["mark_price"]),
+        )
+    ledger.quotes = {
+        key: Quote(_D(bid), _D(ask), _D(last)) for key, (bid, ask, last) in data["quotes"].items()
+    }
+
+
+def _restore_status(data: dict[str, Any]) -> GuardStatus:
+    saved = data["snapshot"]
+    snapshot = (
+        None
+        if saved is None
+        else RiskSnapshot(
+            equity=Decimal(saved["equity"]),
+            balance=Decimal(saved["balance"]),
+            max_loss_floor=_D(saved["max_loss_floor"]),
+            daily_floor=_D(saved["daily_floor"]),
+            size=Decimal(saved["size"]),
+            roots=frozenset(saved["roots"]),
+            working_orders=int(saved["working_orders"]),
+            adding_orders=int(saved["adding_orders"]),
+        )
+    )
+    return GuardStatus(
+        state=GuardState[data["state"]],
+        reason=data["reason"],
+        rule=data["rule"],
+        since=_dt(data["since"]),
+        lock_until=_dt(data["lock_until"]),
+        snapshot=snapshot,
+    )
