@@ -37,8 +37,8 @@ from propdesk.runtime.accounts import AccountSetup
 from propdesk.runtime.clock import ScaledClock
 from propdesk.runtime.control import AlreadyRunning, ControlServer, default_socket_path
 from propdesk.runtime.engine import Runtime, RuntimeControl
-from propdesk.runtime.journal import Journal
-from propdesk.runtime.journal.files import close_journal
+from propdesk.runtime.journal import Journal, JournalError
+from propdesk.runtime.journal.files import close_journal, open_journal, restore_or_move_aside
 from propdesk.workspace import ConfiguredWorkspace, build_workspace, opening_alerts
 
 CT = ZoneInfo("America/Chicago")
@@ -150,7 +150,7 @@ class DemoWorkspace:
             try:
                 await self.control.start()
             except AlreadyRunning:
-                self.journal.close()
+                close_journal(self.journal)
                 raise
         self.demo.exchange.start()
         await self.runtime.start()
@@ -181,6 +181,7 @@ def build_demo_workspace(
     seed: int,
     journal: Path | None,
     control_path: Path | None,
+    new_journal: bool = False,
 ) -> DemoWorkspace:
     """The demo: three accounts on the simulator, its clock `speed` times real time.
 
@@ -192,11 +193,9 @@ def build_demo_workspace(
     setups = demo_setups(profiles)
     calendar = calendar_for(setups[0].profile)
     path: Path = journal or default_demo_journal()
-    if journal is None and path.exists():
-        # The default demo starts a new day each time; an explicit --journal resumes.
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    book = Journal(path)
+    # The default demo starts a new day each time (the last one is moved aside, never deleted,
+    # and only once this process holds the journal); an explicit --journal resumes.
+    book = open_journal(path, fresh=journal is None or new_journal, private_dir=journal is None)
     resumed = book.last_ts()
     start = resumed if resumed is not None else demo_start(datetime.now(CT).date(), calendar)
     setups = demo_setups(profiles, demo_news(start.astimezone(CT).date()))
@@ -211,7 +210,7 @@ def build_demo_workspace(
     )
     runtime = Runtime([demo.broker], setups, clock=clock, journal=book, instruments=instruments)
     if resumed is not None:
-        runtime.restore()
+        restore_or_move_aside(runtime, book)
         _restore_sim_books(demo, runtime, instruments)
     control = None if control_path is None else ControlServer(RuntimeControl(runtime), control_path)
     return DemoWorkspace(runtime, demo, book, clock, path, resumed, control)
@@ -269,22 +268,37 @@ def run_headless(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write("propdesk: --speed must be > 0\n")
         return 2
     workspaces = Workspaces.from_args(args)
-    if args.demo:
-        workspace: Workspace = workspaces.demo()
-    else:
-        try:
-            config = workspaces.load()
-        except ConfigError as exc:
-            err.write(f"propdesk: the settings in {workspaces.config_path} are not valid:\n{exc}\n")
-            return 2
-        if config is None or not config.accounts:
-            err.write(
-                f"propdesk: no accounts are set up in {workspaces.config_path}. Add them in the "
-                "console (Settings), or try the simulator: propdesk --headless --demo\n"
-            )
-            return 2
-        workspace = workspaces.configured(config)
+    try:
+        workspace = _headless_workspace(workspaces, demo=args.demo, err=err)
+    except JournalError as exc:
+        err.write(f"{_journal_text(exc)}\n")
+        return 2
+    if workspace is None:
+        return 2
     return asyncio.run(_run_headless(workspace, args.speed, args.run_for, out, err))
+
+
+def _journal_text(exc: JournalError) -> str:
+    text = str(exc)
+    return text if text.startswith("propdesk:") else f"propdesk: {text}"
+
+
+def _headless_workspace(workspaces: Workspaces, *, demo: bool, err: TextIO) -> Workspace | None:
+    """The demo, or the accounts in the settings; None (after saying why) when there are none."""
+    if demo:
+        return workspaces.demo()
+    try:
+        config = workspaces.load()
+    except ConfigError as exc:
+        err.write(f"propdesk: the settings in {workspaces.config_path} are not valid:\n{exc}\n")
+        return None
+    if config is None or not config.accounts:
+        err.write(
+            f"propdesk: no accounts are set up in {workspaces.config_path}. Add them in the "
+            "console (Settings), or try the simulator: propdesk --headless --demo\n"
+        )
+        return None
+    return workspaces.configured(config)
 
 
 @dataclass
@@ -301,6 +315,7 @@ class Workspaces:
     seed: int
     journal: Path | None
     control_path: Path | None
+    new_journal: bool = False  # start a new journal (the old one moved aside), once
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, *, control: bool = True) -> Workspaces:
@@ -312,6 +327,7 @@ class Workspaces:
             seed=args.seed,
             journal=args.journal,
             control_path=default_socket_path() if control else None,
+            new_journal=bool(getattr(args, "new_journal", False)),
         )
 
     def load(self) -> Config | None:
@@ -320,13 +336,26 @@ class Workspaces:
 
     def demo(self) -> DemoWorkspace:
         return build_demo_workspace(
-            speed=self.speed, seed=self.seed, journal=self.journal, control_path=self.control_path
+            speed=self.speed,
+            seed=self.seed,
+            journal=self.journal,
+            control_path=self.control_path,
+            new_journal=self._take_new_journal(),
         )
 
     def configured(self, config: Config) -> ConfiguredWorkspace:
         return build_workspace(
-            config, secrets=self.secrets, journal=self.journal, control_path=self.control_path
+            config,
+            secrets=self.secrets,
+            journal=self.journal,
+            control_path=self.control_path,
+            new_journal=self._take_new_journal(),
         )
+
+    def _take_new_journal(self) -> bool:
+        """--new-journal applies to the first workspace only: the next one resumes it."""
+        new, self.new_journal = self.new_journal, False
+        return new
 
 
 def parse_size(value: str) -> tuple[int, int]:
@@ -364,7 +393,7 @@ def run_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         from PySide6.QtCore import QSize
 
-        from propdesk.ui.app import Options, run
+        from propdesk.ui.app import Options, run, startup_error
     except ImportError as exc:
         err.write(
             f"propdesk: the console needs the gui extra (PySide6, pyqtgraph, qasync): {exc}.\n"
@@ -404,5 +433,10 @@ def run_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except ConfigError as exc:
         err.write(f"propdesk: the settings in {workspaces.config_path} are not valid:\n{exc}\n")
         err.write("Fix the file, or start on the demo with: propdesk --demo\n")
+        return 2
+    except JournalError as exc:
+        text = _journal_text(exc)
+        err.write(f"{text}\n")
+        startup_error("propdesk cannot start", text)
         return 2
     return run(workspace, options, out=out, err=err, workspaces=workspaces)

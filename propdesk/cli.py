@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated clock speed (demo only; default 60 in the console, 1 with --headless)",
     )
     parser.add_argument("--journal", type=Path, help="journal file (default: the user data dir)")
+    parser.add_argument(
+        "--new-journal",
+        action="store_true",
+        help="start a new journal: the one there is moved aside (kept, never deleted); "
+        "use it after propdesk reported the journal damaged",
+    )
     parser.add_argument("--seed", type=int, default=7, help="simulator seed (demo only)")
     return parser
 

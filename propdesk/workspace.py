@@ -40,7 +40,7 @@ from propdesk.runtime.clock import WallClock
 from propdesk.runtime.control import AlreadyRunning, ControlServer
 from propdesk.runtime.engine import Runtime, RuntimeControl
 from propdesk.runtime.journal import Journal
-from propdesk.runtime.journal.files import close_journal
+from propdesk.runtime.journal.files import close_journal, open_journal, restore_or_move_aside
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class ConfiguredWorkspace:
             try:
                 await self.control.start()
             except AlreadyRunning:
-                self.journal.close()
+                close_journal(self.journal)
                 raise
         for venue in self.venues:
             if venue.exchange is not None:
@@ -222,6 +222,7 @@ def build_workspace(
     control_path: Path | None = None,
     clock: Clock | None = None,
     factories: dict[BrokerKind, BrokerFactory] | None = None,
+    new_journal: bool = False,
 ) -> ConfiguredWorkspace:
     instruments = load_instruments()
     profiles = load_profiles()
@@ -248,11 +249,11 @@ def build_workspace(
         venues.append(venue)
         setups.extend(connection_setups)
     path = journal or default_journal_path()
-    book = Journal(path)
+    book = open_journal(path, fresh=new_journal, private_dir=journal is None)
     runtime = Runtime(
         [v.broker for v in venues], setups, clock=clock, journal=book, instruments=instruments
     )
-    runtime.restore()
+    restore_or_move_aside(runtime, book)
     changed = [
         key
         for setup in setups

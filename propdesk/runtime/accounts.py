@@ -134,15 +134,18 @@ class LiveAccount:
     key: str = ""
     positions: dict[str, BrokerPosition] = field(default_factory=dict)  # the broker's view
     orders: dict[str, WorkingOrder] = field(default_factory=dict)
-    fill_ids: set[str] = field(default_factory=set)
+    fill_ids: dict[str, datetime] = field(default_factory=dict)  # fill id -> its time
     broker_balance: Decimal | None = None
     fills: int = 0
     flattens: int = 0
     locks: int = 0
     last_flatten: str = ""
+    config: dict[str, Any] | None = None  # the setup's journal form (made once: snapshots use it)
 
     def __post_init__(self) -> None:
         self.key = str(self.setup.ref)
+        if self.config is None:
+            self.config = setup_to_json(self.setup)
 
     @property
     def ref(self) -> AccountRef:

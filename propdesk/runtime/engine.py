@@ -34,7 +34,7 @@ from propdesk.brokers.base import (
     Snapshot,
     WorkingOrder,
 )
-from propdesk.domain.calendar import Closure
+from propdesk.domain.calendar import Closure, TradingCalendar
 from propdesk.domain.clock import Clock
 from propdesk.domain.events import (
     AccountEvent,
@@ -60,6 +60,7 @@ from propdesk.runtime.collector import COLLECTOR
 from propdesk.runtime.control import FlattenScope, UnknownScope
 from propdesk.runtime.inbox import Inbox
 from propdesk.runtime.journal import Journal, JournalHealth, rebuild
+from propdesk.runtime.journal.rebuild import Counters, snapshot_payload
 from propdesk.runtime.killswitch import FlattenResult, KillSwitch
 from propdesk.runtime.notices import (
     ActionTaken,
@@ -81,6 +82,12 @@ _RESTART_BACKOFF = (0.0, 0.1, 1.0, 5.0)
 _EVENT_ALERT_EVERY = timedelta(minutes=1)
 # At stop, the last records get this long to reach the file (the journal's close waits again).
 _STOP_COMMIT_TIMEOUT = 5.0
+# Records between journal snapshots: a restart replays at most this many after the last one.
+SNAPSHOT_EVERY = 20_000
+# Fill ids a snapshot keeps (a broker's snapshot after a reconnect lists the session's fills).
+_FILL_IDS_KEPT = timedelta(days=7)
+# A new day's journal file that could not be started is tried again this much later.
+_ROTATE_RETRY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +131,11 @@ class Runtime:
         self._flatten_tasks: set[asyncio.Task[Any]] = set()
         self._batch: list[_Decided] | None = None  # inside `_one_commit`
         self._event_alerts: dict[tuple[str, str, str], datetime] = {}
+        self._open_flattens: set[str] = set()  # a flatten sent, its result not yet journaled
+        self._interrupted: set[str] = set()  # flattens a restart cut short, re-issued on connect
+        self._calendar = TradingCalendar()  # the CME day: one journal file per trading day
+        self._rotate_after: datetime | None = None  # a failed change of file waits until then
+        self.rebuilt_from: int | None = None  # the snapshot the last restore started from
         self.restarts: dict[str, int] = {}  # service task name -> crashes so far
         self.started = False
 
@@ -190,6 +202,9 @@ class Runtime:
                 await broker.close()
             except Exception:
                 log.exception("closing %s", broker.name)
+        if self.accounts:
+            # The next start reads this one record instead of the day's tail.
+            self.journal.record_snapshot(self.clock.now(), self.snapshot_payload(self.clock.now()))
         self.journal.commit(timeout=_STOP_COMMIT_TIMEOUT)
         self.started = False
 
@@ -269,14 +284,21 @@ class Runtime:
         self.journal.flush()
 
     def restore(self) -> None:
-        """Rebuild every account from the journal (once); new accounts are registered in it."""
+        """Rebuild every account from the journal (once); new accounts are registered in it.
+
+        The rebuild starts from the journal's last snapshot. An account whose flatten was sent and
+        has no journaled result was interrupted by the restart: it is flattened again as soon as
+        its broker is connected (`_reconcile`).
+        """
         if self.accounts:
             return
+        snapshot = self.journal.last_snapshot_seq()
         rebuilt = rebuild(
-            self.journal.records(),
+            self.journal.records(after=0 if snapshot is None else snapshot - 1),
             lambda _ref, config: risk_for(setup_from_json(config), self._closures),
             self.instruments,
         )
+        self.rebuilt_from = rebuilt.snapshot_seq
         now = self.clock.now()
         for setup in self._setups:
             key = str(setup.ref)
@@ -287,10 +309,21 @@ class Runtime:
             else:
                 # The account ran before: keep the setup it ran with, so its floors stay its own.
                 setup = setup_from_json(rebuilt.configs[key])
-            account = LiveAccount(setup, risk)
-            account.fill_ids = rebuilt.fill_ids.get(key, set())
+            account = LiveAccount(setup, risk, config=rebuilt.configs.get(key))
+            account.fill_ids = rebuilt.fill_ids.get(key, {})
+            counters = rebuilt.counters.get(key)
+            if counters is not None:
+                account.fills, account.flattens, account.locks = (
+                    counters.fills,
+                    counters.flattens,
+                    counters.locks,
+                )
             self.accounts[key] = account
             self._by_broker.setdefault(setup.ref.broker, []).append(account)
+            if key in rebuilt.open_flattens or risk.status.state is GuardState.FLATTENING:
+                self._interrupted.add(key)
+        if self.journal.day is None:
+            self.journal.set_day(self._calendar.trading_day(now))
         self.journal.flush()
 
     # -- the event path -------------------------------------------------------------------------
@@ -362,7 +395,7 @@ class Runtime:
 
     def _apply_fill(self, account: LiveAccount, event: AccountFill) -> bool:
         if event.fill.fill_id:
-            account.fill_ids.add(event.fill.fill_id)
+            account.fill_ids[event.fill.fill_id] = event.fill.ts
         account.fills += 1
         acted = self._apply(account, event.fill)
         ledger = account.risk.ledger
@@ -460,6 +493,7 @@ class Runtime:
         if kind is ActionType.FLATTEN:
             if not self.killswitch.in_progress(account.ref):
                 account.flattens += 1
+            self._open_flattens.add(account.key)
             task = self.killswitch.flatten(account.ref)
             self._flatten_tasks.add(task)
             task.add_done_callback(lambda t, a=account: self._flatten_done(a, t))
@@ -488,6 +522,7 @@ class Runtime:
             return
         result = task.result()
         account.last_flatten = result.detail
+        self._open_flattens.discard(account.key)
         self.journal.record_notice(
             now,
             {
@@ -518,6 +553,7 @@ class Runtime:
 
     def tick(self, now: datetime) -> None:
         """Advance every account to `now`; journaled only when time changed something."""
+        self._keep_journal(now)
         changed: list[tuple[LiveAccount, list[Action], GuardState]] = []
         tick = ClockTick(now)
         for account in self.accounts.values():
@@ -533,6 +569,39 @@ class Runtime:
             for account, actions, before_state in changed:
                 self._handle(account, actions, before_state, now)
         self.journal.flush()
+
+    def _keep_journal(self, now: datetime) -> None:
+        """A snapshot every so many records; a new file when a new trading day starts."""
+        journal = self.journal
+        day = self._calendar.trading_day(now)
+        if journal.switch_failed is not None:
+            log.error("journal: no new file for %s yet: %s", day, journal.switch_failed)
+            journal.switch_failed = None
+            self._rotate_after = now + _ROTATE_RETRY
+        due = self._rotate_after is None or now >= self._rotate_after
+        new_day = journal.day is not None and journal.day != day
+        if (
+            new_day
+            and due
+            and not journal.rotating
+            and journal.rotate(day, now, self.snapshot_payload(now))
+        ):
+            return
+        if journal.since_snapshot >= SNAPSHOT_EVERY:
+            journal.record_snapshot(now, self.snapshot_payload(now))
+
+    def snapshot_payload(self, now: datetime) -> dict[str, Any]:
+        """Every account's state as of now, for a journal snapshot."""
+        horizon = now - _FILL_IDS_KEPT
+        return snapshot_payload(
+            {key: (a.config, a.risk) for key, a in self.accounts.items()},
+            {
+                key: {fid: ts for fid, ts in a.fill_ids.items() if ts >= horizon}
+                for key, a in self.accounts.items()
+            },
+            self._open_flattens | self._interrupted,
+            {key: Counters(a.fills, a.flattens, a.locks) for key, a in self.accounts.items()},
+        )
 
     async def _checkpoints(self, every: float = 5.0) -> None:
         """Keep the WAL short, off the event loop's thread (real seconds, whatever the clock).
@@ -613,7 +682,28 @@ class Runtime:
                 await self.brokers[broker].subscribe(contracts)
             if down_for is not None:
                 self._apply(account, ConnectionRestored(now, down_for))
+            if account.key in self._interrupted:
+                self._resume_flatten(account, now)
         self.journal.flush()
+
+    def _resume_flatten(self, account: LiveAccount, now: datetime) -> None:
+        """A flatten the last run sent and never saw finish: send it again, and say so."""
+        self._interrupted.discard(account.key)
+        status = account.risk.status
+        text = (
+            f"flatten interrupted by a restart — re-issued (the account was {status.state.name}: "
+            f"{status.reason})"
+        )
+        self.journal.record_notice(
+            now, {"type": "flatten_resumed", "state": status.state.name}, account.key
+        )
+        self.journal.commit()
+        self.notices.emit(Alert(now, Level.CRITICAL, text, account.key, topic=Topic.RESTORE))
+        action = Action(ActionType.FLATTEN, text, status.rule or "restart")
+        self.journal.record_action(now, account.key, action, status.state.name)
+        self.journal.commit()
+        self.notices.emit(ActionTaken(now, account.key, action))
+        self._execute(account, action, now)
 
     def _check_positions(self, account: LiveAccount, now: datetime) -> None:
         ledger = {k: p.net for k, p in account.risk.ledger.positions.items()}

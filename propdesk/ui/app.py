@@ -179,6 +179,15 @@ class ErrorHook(QObject):
         self._dialogs.append(box)
 
 
+def startup_error(title: str, text: str) -> None:
+    """Say why the console cannot start where the trader looks: a window (stderr has it too)."""
+    app = create_app()
+    if app.platformName() in ("offscreen", "minimal"):
+        return
+    box = QMessageBox(QMessageBox.Icon.Critical, title, text)
+    box.exec()
+
+
 def run(
     workspace: Workspace,
     options: Options,

@@ -13,6 +13,11 @@ never does is stop the runtime from acting:
 The records kept in memory are written, in order and with their own sequence numbers, as soon as the
 file can be written again; the health callback hears of the fault and of the recovery.
 
+One file per trading day: `rotate()` archives the current file under its day's name and starts a new
+one whose first record is a snapshot of every account, so a restart reads one day at most. Beside
+the file: `<name>.seq` holds the last sequence number written (a journal that ends before it lost
+records), `<name>.lock` the one-writer lock (lock.py).
+
 Durability: WAL with synchronous=NORMAL. A committed transaction survives the process being killed
 (SIGKILL, a crash); a power cut may lose the last transactions before the next checkpoint. SQLite's
 automatic checkpoint is off: `checkpoint()` runs on its own connection, in a thread.
@@ -24,18 +29,23 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from propdesk.domain.events import AccountEvent, Mark
 from propdesk.domain.guard import Action
 from propdesk.runtime.journal.codec import JournalError, encode_event
+
+if TYPE_CHECKING:
+    from propdesk.runtime.journal.lock import JournalLock
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +70,28 @@ CREATE TABLE IF NOT EXISTS records (
     broker TEXT,              -- for marks: applied to every account of that broker
     payload TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS snapshots ON records(seq) WHERE kind = 'snapshot';
 """
 _INSERT = "INSERT INTO records (seq, ts, kind, account, broker, payload) VALUES (?, ?, ?, ?, ?, ?)"
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 Row = tuple[int, str, str, str | None, str | None, str]
 ConnectionFactory = Callable[[Path], sqlite3.Connection]
+
+
+def side_file(path: Path, suffix: str) -> Path:
+    """A file that belongs to the journal at `path`: `<name>.lock`, `<name>.seq`, `<name>.next`."""
+    return path.with_name(f"{path.name}.{suffix}")
+
+
+def archive_path(path: Path, day: date) -> Path:
+    """Where a finished day's file goes: `journal.2026-12-03.sqlite` beside `journal.sqlite`."""
+    base = path.with_name(f"{path.stem}.{day.isoformat()}{path.suffix}")
+    candidate, n = base, 1
+    while candidate.exists():  # never over an older archive (a day rotated twice)
+        n += 1
+        candidate = base.with_name(f"{path.stem}.{day.isoformat()}-{n}{path.suffix}")
+    return candidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +117,76 @@ class JournalHealth:
 HealthCallback = Callable[[JournalHealth], None]
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    # isolation_level=None: transactions are opened and committed explicitly, in batches.
-    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    """A meta value written in order with the records around it."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Switch:
+    """Archive the current file and start `day`'s, whose first record is `snapshot`."""
+
+    day: date
+    old_day: date
+    snapshot: Row
+
+
+_Item = Row | _Meta | _Switch
+
+
+def _connect_existing(path: Path) -> sqlite3.Connection:
+    """Read-write, never creating: a journal that went missing is an error, never a new file.
+
+    isolation_level=None: transactions are opened and committed explicitly, in batches.
+    """
+    uri = f"file:{quote(str(path))}?mode=rw"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new file in `directory` durable (where the OS allows opening one)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def create_journal_file(path: Path, *, day: date | None = None, first: Row | None = None) -> None:
+    """A new journal at `path`, user-only (0600), made at a temporary name and renamed into place.
+
+    Nobody ever sees a half-made journal: a 0-byte or schema-less file at `path` is never one of
+    ours. Refuses to replace a file that exists.
+    """
+    if path.exists():
+        raise FileExistsError(f"{path} exists; a journal is never replaced")
+    temp = path.with_name(f"{path.name}.new-{os.getpid()}")
+    fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+    db = sqlite3.connect(temp, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(_SCHEMA)
+        db.execute("BEGIN")
+        db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        if day is not None:
+            db.execute("INSERT INTO meta VALUES ('day', ?)", (day.isoformat(),))
+        if first is not None:
+            db.execute(_INSERT, first)
+        db.execute("COMMIT")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.close()
+    with open(temp, "rb") as done:
+        os.fsync(done.fileno())
+    if path.exists():
+        raise FileExistsError(f"{path} appeared while a new journal was made; it is left alone")
+    os.rename(temp, path)
+    fsync_dir(path.parent)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -108,6 +202,15 @@ def describe_error(exc: BaseException) -> str:
     return text
 
 
+def read_high_water(path: Path) -> int | None:
+    """The last sequence number a previous run wrote to the journal at `path` (None: unknown)."""
+    try:
+        text = side_file(path, "seq").read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
 class Journal:
     """Append on the event loop's thread, `commit()` before acting; the writer thread does the rest."""
 
@@ -117,48 +220,77 @@ class Journal:
         *,
         sync_timeout: float = SYNC_TIMEOUT,
         retry_every: float = RETRY_EVERY,
-        connect: ConnectionFactory = _connect,
+        connect: ConnectionFactory = _connect_existing,
+        lock: JournalLock | None = None,
     ) -> None:
         self.path = Path(path)
         self._sync_timeout = sync_timeout
         self._retry_every = retry_every
         self._connect = connect
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = connect(self.path)  # reads, on the owner's thread
-        self._open_schema()
+        self._lock = lock
+        if not self.path.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_journal_file(self.path)
+        # Held by whoever opens, closes or renames the file: the writer's switch of days, the
+        # checkpoints' own connection and the reader, so none works on a file being renamed.
+        self._files = threading.Lock()
+        self._cond = threading.Condition()
+        self._switching = False
+        self._db: sqlite3.Connection | None = None  # reads, on the owner's thread
+        self.day = self._open_schema()
         self._last_seq = self.last_seq()
         self.committed_seq = self._last_seq
+        self.since_snapshot = 0  # records appended since the last snapshot
         self._rows: list[Row] = []  # appended since the last hand-over (owner's thread only)
-        self._cond = threading.Condition()
-        self._queue: list[Row] = []  # handed to the writer, not yet durable, in order
+        self._queue: list[_Item] = []  # handed to the writer, not yet done, in order
         self._health = JournalHealth(True)
         self._stopping = False
+        self.switch_failed: str | None = None  # why the last change of day's file failed
         self._watch: HealthCallback | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._mark = self._open_high_water()
         self._writer = threading.Thread(target=self._write_loop, name="journal writer", daemon=True)
         self._writer.start()
 
-    def _open_schema(self) -> None:
-        db = self._db
+    def _open_schema(self) -> date | None:
+        db = self._reader()
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA wal_autocheckpoint=0")
             db.executescript(_SCHEMA)
-            version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if version is None:
-                version = (str(SCHEMA_VERSION),)
-                db.execute("INSERT INTO meta VALUES ('schema', ?)", version)
-        except sqlite3.OperationalError as exc:
-            # A journal that cannot be written is still read; the writer reports the fault.
-            version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if version is None:
-                raise JournalError(f"{self.path}: cannot create the journal: {exc}") from exc
-        if int(version[0]) not in READABLE_SCHEMAS:
+        except sqlite3.OperationalError:
+            pass  # read-only: it is still read; the writer reports the fault on its first write
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        version = meta.get("schema")
+        if version is None:
+            raise JournalError(f"{self.path}: not a propdesk journal (no schema version)")
+        if int(version) not in READABLE_SCHEMAS:
             raise JournalError(
-                f"{self.path}: journal schema {version[0]}; this propdesk reads "
+                f"{self.path}: journal schema {version}; this propdesk reads "
                 f"{', '.join(map(str, READABLE_SCHEMAS))}"
             )
+        day = meta.get("day")
+        return None if day is None else date.fromisoformat(day)
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._db is None:
+            with self._cond:  # never open the file the writer is about to rename
+                self._cond.wait_for(lambda: not self._switching)
+            with self._files:
+                self._db = _connect_existing(self.path)
+        return self._db
+
+    def _close_reader(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+
+    def _open_high_water(self) -> int | None:
+        try:
+            return os.open(side_file(self.path, "seq"), os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            log.warning("journal %s: no sequence mark beside it (%s)", self.path, exc)
+            return None
 
     # -- health -----------------------------------------------------------------------------------
     @property
@@ -187,6 +319,19 @@ class Journal:
             loop.call_soon_threadsafe(callback, health)
 
     # -- writing (owner's thread) ------------------------------------------------------------------
+    def _row(
+        self,
+        ts: datetime,
+        kind: str,
+        payload: dict[str, Any],
+        account: str | None = None,
+        broker: str | None = None,
+    ) -> Row:
+        self._last_seq += 1
+        self.since_snapshot += 1
+        text = json.dumps(payload, separators=(",", ":"))
+        return (self._last_seq, ts.isoformat(), kind, account, broker, text)
+
     def _append(
         self,
         ts: datetime,
@@ -195,17 +340,7 @@ class Journal:
         account: str | None = None,
         broker: str | None = None,
     ) -> int:
-        self._last_seq += 1
-        self._rows.append(
-            (
-                self._last_seq,
-                ts.isoformat(),
-                kind,
-                account,
-                broker,
-                json.dumps(payload, separators=(",", ":")),
-            )
-        )
+        self._rows.append(self._row(ts, kind, payload, account, broker))
         return self._last_seq
 
     def register_account(self, ts: datetime, account: str, config: dict[str, Any]) -> int:
@@ -235,6 +370,52 @@ class Journal:
         self, ts: datetime, payload: dict[str, Any], account: str | None = None
     ) -> int:
         return self._append(ts, "notice", payload, account=account)
+
+    def record_snapshot(self, ts: datetime, payload: dict[str, Any]) -> int:
+        """Every account's state as of now: a restart starts from the last one."""
+        seq = self._append(ts, "snapshot", payload)
+        self.since_snapshot = 0
+        return seq
+
+    def set_day(self, day: date) -> None:
+        """Say which trading day this file holds (a file made before the runtime knew it)."""
+        self.day = day
+        self._enqueue(_Meta("day", day.isoformat()))
+
+    @property
+    def rotating(self) -> bool:
+        with self._cond:
+            return self._switching
+
+    def rotate(self, day: date, ts: datetime, snapshot: dict[str, Any]) -> bool:
+        """Archive this file under its day's name and go on in a new one for `day`.
+
+        The new file's first record is `snapshot` (every account's state as of now), written with
+        the new file before it takes the journal's name, so no crash leaves a day without one. The
+        switch runs on the writer thread after every record appended before it; records appended
+        after it go to the new file. Returns False (nothing done) while the journal is not
+        writable or a switch is under way; a switch that fails leaves the snapshot in this file
+        and says why in `switch_failed`.
+        """
+        if self.day is None or self.day == day:
+            return False
+        with self._cond:
+            if self._switching or not self._health.writable:
+                return False
+            self._switching = True
+        self.switch_failed = None
+        self.flush()
+        self._close_reader()  # no connection of ours may hold the file while it is renamed
+        row = self._row(ts, "snapshot", snapshot)
+        self.since_snapshot = 0
+        self._enqueue(_Switch(day, self.day, row))
+        return True
+
+    def _enqueue(self, item: _Item) -> None:
+        self.flush()
+        with self._cond:
+            self._queue.append(item)
+            self._cond.notify_all()
 
     def flush(self) -> None:
         """Hand what was appended to the writer without waiting for it."""
@@ -284,14 +465,25 @@ class Journal:
                 self._cond.wait_for(lambda: bool(self._queue) or self._stopping)
                 if not self._queue:
                     break  # stopping, and everything is written
-                batch = list(self._queue)
+                items = list(self._queue)
                 last_try = self._stopping
+            rows: list[Row] = []
+            for item in items:
+                if not isinstance(item, tuple):
+                    break
+                rows.append(item)
+            command = items[len(rows)] if len(rows) < len(items) else None
             try:
                 if db is None:
                     db = self._open_writer()
-                db.execute("BEGIN IMMEDIATE")
-                db.executemany(_INSERT, batch)
-                db.execute("COMMIT")
+                if rows:
+                    db.execute("BEGIN IMMEDIATE")
+                    db.executemany(_INSERT, rows)
+                    db.execute("COMMIT")
+                if isinstance(command, _Meta):
+                    db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES (?, ?)", (command.key, command.value)
+                    )
             except (sqlite3.Error, OSError) as exc:
                 if db is not None and db.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
@@ -301,7 +493,16 @@ class Journal:
                     break  # closing: close() hands back what is left
                 self._pause_before_retry()  # cut short by close(): then one last try
                 continue
-            self._written(batch)
+            done = len(rows) + (1 if isinstance(command, _Meta) else 0)
+            if isinstance(command, _Switch):
+                db, switched = self._switch(db, command)
+                if switched:
+                    done += 1
+                else:
+                    # The snapshot goes into this file instead, as the next record written.
+                    with self._cond:
+                        self._queue[len(rows)] = command.snapshot
+            self._written(done, rows[-1][0] if rows else None)
         if db is not None:
             with contextlib.suppress(sqlite3.Error):
                 db.close()
@@ -330,21 +531,79 @@ class Journal:
                 self._report(JournalHealth(False, reason, pending))
             self._cond.notify_all()
 
-    def _written(self, batch: list[Row]) -> None:
+    def _written(self, done: int, last_seq: int | None) -> None:
         with self._cond:
-            del self._queue[: len(batch)]
-            self.committed_seq = batch[-1][0]
+            written = sum(1 for item in self._queue[:done] if isinstance(item, tuple))
+            del self._queue[:done]
+            if last_seq is not None:
+                self.committed_seq = max(self.committed_seq, last_seq)
             if not self._health.writable and not self._queue:
-                log.warning("journal %s writable again: %d records written", self.path, len(batch))
-                self._report(JournalHealth(True, written=len(batch)))
+                log.warning("journal %s writable again: %d records written", self.path, written)
+                self._report(JournalHealth(True, written=written))
             self._cond.notify_all()
+        if last_seq is not None:
+            self._write_high_water(last_seq)
+
+    def _write_high_water(self, seq: int) -> None:
+        if self._mark is None:
+            return
+        with contextlib.suppress(OSError):  # the mark is a check, never a reason to stop
+            os.lseek(self._mark, 0, os.SEEK_SET)
+            os.write(self._mark, f"{seq:020d}\n".encode("ascii"))
+
+    def _switch(
+        self, db: sqlite3.Connection, switch: _Switch
+    ) -> tuple[sqlite3.Connection | None, bool]:
+        """On the writer thread: archive the current file, put the next day's in its place.
+
+        Order: the next file is made complete (snapshot included) under `<name>.next` and synced;
+        the current file is renamed to its archive name; the next one takes the journal's name. A
+        crash between the two renames leaves `<name>.next` and no `<name>`, which opening finishes.
+        Returns the writer's connection (None: reopened on the next write) and whether it worked;
+        when it did not, the current file goes on as before.
+        """
+        following = side_file(self.path, "next")
+        archive: Path | None = None
+        with self._files:
+            try:
+                busy, frames, done = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                db.close()
+                wal = Path(f"{self.path}-wal")
+                if busy or frames != done or (wal.exists() and wal.stat().st_size):
+                    raise OSError(f"the write-ahead log of {self.path} could not be folded in")
+                if following.exists():
+                    raise OSError(f"{following} is in the way (from an interrupted start?)")
+                create_journal_file(following, day=switch.day, first=switch.snapshot)
+                archive = archive_path(self.path, switch.old_day)
+                os.rename(self.path, archive)
+                os.rename(following, self.path)
+                fsync_dir(self.path.parent)
+            except (sqlite3.Error, OSError) as exc:
+                if archive is not None and not self.path.exists() and archive.exists():
+                    with contextlib.suppress(OSError):
+                        os.rename(archive, self.path)  # back where it was: the day goes on
+                reason = describe_error(exc)
+                log.error("journal %s: the new day's file was not started: %s", self.path, reason)
+                with self._cond:
+                    self.switch_failed = reason
+                    self._switching = False
+                    self._cond.notify_all()
+                return None, False
+        log.info("journal: %s archived as %s; %s started", switch.old_day, archive, switch.day)
+        with self._cond:
+            self.day = switch.day
+            self._switching = False
+            self.committed_seq = max(self.committed_seq, switch.snapshot[0])
+            self._cond.notify_all()
+        self._write_high_water(switch.snapshot[0])
+        return None, True
 
     # -- closing -----------------------------------------------------------------------------------------
     def close(self, timeout: float = 5.0) -> list[Row]:
         """Write what is left (waiting up to `timeout`), stop the writer and close the file.
 
         Returns the records that could not be written (empty when all are durable); the caller
-        says so and keeps them. Never raises for a storage fault.
+        says so and keeps them. Never raises for a storage fault. Releases the one-writer lock.
         """
         self.flush()
         with self._cond:
@@ -353,35 +612,56 @@ class Journal:
             self._cond.notify_all()
         self._writer.join(timeout)
         with self._cond:
-            unwritten = list(self._queue)
+            unwritten = [item for item in self._queue if isinstance(item, tuple)]
+            unwritten += [item.snapshot for item in self._queue if isinstance(item, _Switch)]
         if not self._writer.is_alive():
-            # Leave one tidy file behind: the WAL folded in and truncated.
             with contextlib.suppress(sqlite3.Error):
-                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            with contextlib.suppress(sqlite3.Error):
-                self._db.close()
-        return unwritten
+                # Leave one tidy file behind: the WAL folded in and truncated.
+                self._reader().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._close_reader()
+        if self._mark is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._mark)
+            self._mark = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        return sorted(unwritten)
 
     def checkpoint(self) -> tuple[int, int]:
         """Fold the WAL into the database without blocking writers; safe to call from a thread.
 
         Returns (WAL frames, frames checkpointed). Uses its own connection.
         """
-        db = sqlite3.connect(self.path)
-        try:
-            _busy, frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            return int(frames), int(done)
-        finally:
-            db.close()
+        with self._files:
+            db = _connect_existing(self.path)
+            try:
+                _busy, frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                return int(frames), int(done)
+            finally:
+                db.close()
 
     # -- reading (owner's thread) -----------------------------------------------------------------------
     def last_seq(self) -> int:
-        row = self._db.execute("SELECT MAX(seq) FROM records").fetchone()
+        row = self._reader().execute("SELECT MAX(seq) FROM records").fetchone()
         return int(row[0] or 0)
 
     def last_ts(self) -> datetime | None:
-        row = self._db.execute("SELECT ts FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        row = self._reader().execute("SELECT ts FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         return None if row is None else datetime.fromisoformat(row[0])
+
+    def first_ts(self) -> datetime | None:
+        row = self._reader().execute("SELECT ts FROM records ORDER BY seq LIMIT 1").fetchone()
+        return None if row is None else datetime.fromisoformat(row[0])
+
+    def last_snapshot_seq(self) -> int | None:
+        """The sequence number of the newest snapshot in this file (None: it has none)."""
+        row = (
+            self._reader()
+            .execute("SELECT MAX(seq) FROM records WHERE kind = 'snapshot'")
+            .fetchone()
+        )
+        return None if row[0] is None else int(row[0])
 
     def records(self, after: int = 0, kinds: tuple[str, ...] | None = None) -> Iterator[Record]:
         sql = "SELECT seq, ts, kind, account, broker, payload FROM records WHERE seq > ?"
@@ -389,7 +669,7 @@ class Journal:
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             params.extend(kinds)
-        for seq, ts, kind, account, broker, payload in self._db.execute(
+        for seq, ts, kind, account, broker, payload in self._reader().execute(
             sql + " ORDER BY seq", params
         ):
             yield Record(
@@ -397,7 +677,7 @@ class Journal:
             )
 
     def integrity_check(self) -> str:
-        return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
+        return str(self._reader().execute("PRAGMA integrity_check").fetchone()[0])
 
 
 def unwritten_to_jsonl(rows: list[Row]) -> str:
@@ -409,3 +689,8 @@ def unwritten_to_jsonl(rows: list[Row]) -> str:
         item["payload"] = json.loads(row[5])
         lines.append(json.dumps(item, separators=(",", ":")))
     return "\n".join(lines) + "\n"
+
+
+def utc_stamp() -> str:
+    """A file-name-safe UTC time: 20261204T170000Z."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
