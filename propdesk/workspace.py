@@ -36,7 +36,7 @@ from propdesk.domain.firms import ProfileSet
 from propdesk.domain.instruments import InstrumentBook
 from propdesk.resources import load_instruments, load_profiles
 from propdesk.runtime.accounts import AccountSetup, setup_to_json
-from propdesk.runtime.clock import WallClock
+from propdesk.runtime.clock import SteadyClock
 from propdesk.runtime.control import AlreadyRunning, ControlServer
 from propdesk.runtime.engine import Runtime, RuntimeControl
 from propdesk.runtime.journal import Journal
@@ -226,7 +226,7 @@ def build_workspace(
 ) -> ConfiguredWorkspace:
     instruments = load_instruments()
     profiles = load_profiles()
-    clock = clock if clock is not None else WallClock()
+    clock = clock if clock is not None else SteadyClock()
     factories = factories if factories is not None else FACTORIES
     setups_by_connection = account_setups(config, profiles, clock.now())
     venues: list[Venue] = []

@@ -56,6 +56,7 @@ from propdesk.runtime.accounts import (
     setup_from_json,
     setup_to_json,
 )
+from propdesk.runtime.clock import WatchedClock
 from propdesk.runtime.collector import COLLECTOR
 from propdesk.runtime.control import FlattenScope, UnknownScope
 from propdesk.runtime.inbox import Inbox
@@ -549,7 +550,30 @@ class Runtime:
     async def _ticks(self) -> None:
         while True:
             await self.clock.sleep(self._tick)
+            # Time first: a clock check that fails must never hold up cutoffs and lock expiries.
             self.tick(self.clock.now())
+            self._check_clock()
+
+    def _check_clock(self) -> None:
+        """A system clock that jumped is an alarm on every channel, and journaled.
+
+        The runtime's clock never follows the jump (see SteadyClock): this only tells the trader, and
+        again when the system clock agrees with it once more.
+        """
+        if not isinstance(self.clock, WatchedClock):
+            return  # a hand-driven test clock: nothing to compare it with
+        report = self.clock.check()
+        if report is None:
+            return
+        self.journal.record_notice(report.steady, report.record())
+        self.journal.flush()
+        self.notices.emit(Alert(report.steady, report.level, report.text(), topic=Topic.CLOCK))
+
+    def _clock_status(self) -> dict[str, Any] | None:
+        """propdesk's time beside the system clock's (None: a clock with no wall clock behind it)."""
+        if not isinstance(self.clock, WatchedClock):
+            return None
+        return self.clock.reading().as_json()
 
     def tick(self, now: datetime) -> None:
         """Advance every account to `now`; journaled only when time changed something."""
@@ -781,6 +805,7 @@ class Runtime:
         health = self.journal.health
         return {
             "time": self.clock.now().isoformat(),
+            "clock": self._clock_status(),
             "journal": {
                 "path": str(self.journal.path),
                 "writable": health.writable,

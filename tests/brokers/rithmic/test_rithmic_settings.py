@@ -16,7 +16,7 @@ from propdesk.brokers.rithmic import (
     gateway_url,
 )
 from propdesk.domain.instruments import InstrumentBook
-from propdesk.runtime.clock import WallClock
+from propdesk.runtime.clock import SteadyClock
 
 
 def _build(
@@ -29,7 +29,7 @@ def _build(
         secret=secrets.get,
         accounts=["A1", " "],
         instruments=instruments,
-        clock=WallClock(),
+        clock=SteadyClock(),
         name="rith-demo",
     )
     assert isinstance(broker, RithmicBroker)

@@ -6,7 +6,7 @@ import pytest
 
 from propdesk.brokers.tradovate import SettingsError, device_id, endpoints_for, from_settings
 from propdesk.domain.instruments import InstrumentBook
-from propdesk.runtime.clock import WallClock
+from propdesk.runtime.clock import SteadyClock
 
 
 def test_demo_and_live_use_tradovates_own_urls() -> None:
@@ -44,6 +44,6 @@ def test_missing_values_and_secrets_are_named(instruments: InstrumentBook) -> No
             secret={"password": "pw"}.get,
             accounts=["DEMO1"],
             instruments=instruments,
-            clock=WallClock(),
+            clock=SteadyClock(),
             name="tdv",
         )
