@@ -28,7 +28,7 @@ from propdesk.domain.account import calendar_for
 from propdesk.domain.calendar import TradingCalendar
 from propdesk.domain.firms import ProfileSet
 from propdesk.domain.guard import GuardState
-from propdesk.domain.instruments import InstrumentBook
+from propdesk.domain.instruments import Contract, InstrumentBook
 from propdesk.domain.news import NewsEvent, Restriction
 from propdesk.domain.protocol import Protocol
 from propdesk.headless import Printer, print_summary
@@ -39,6 +39,7 @@ from propdesk.runtime.control import AlreadyRunning, ControlServer, default_sock
 from propdesk.runtime.engine import Runtime, RuntimeControl
 from propdesk.runtime.journal import Journal, JournalError
 from propdesk.runtime.journal.files import close_journal, open_journal, restore_or_move_aside
+from propdesk.runtime.journal.marks import last_marks
 from propdesk.workspace import ConfiguredWorkspace, build_workspace, opening_alerts
 
 CT = ZoneInfo("America/Chicago")
@@ -113,10 +114,13 @@ def default_demo_journal() -> Path:
 
 
 def _restore_sim_books(demo: SimDemo, runtime: Runtime, instruments: InstrumentBook) -> None:
-    """The simulator lives in this process: after a restart its books come back from the journal.
+    """The simulator lives in this process: after a restart its books and prices come back from
+    the journal.
 
     A real broker keeps its own books; the simulator's would otherwise start flat and disagree with
-    the rebuilt ledgers.
+    the rebuilt ledgers. A real market goes on from where it was; the simulator's would otherwise
+    reopen at its start prices, and the gap moves every open P&L at once (13.75 ES points across a
+    restart once turned a daily lock into a permanent max-loss lock).
     """
     for account in runtime.accounts.values():
         ledger = account.risk.ledger
@@ -124,6 +128,18 @@ def _restore_sim_books(demo: SimDemo, runtime: Runtime, instruments: InstrumentB
             (p.contract, p.net, p.average_price or Decimal(0)) for p in ledger.positions.values()
         ]
         demo.exchange.restore_account(account.ref, ledger.balance, positions)
+    # Every contract the simulator quoted, held or not: the last mark of each, as journaled. A
+    # day's file starts with a snapshot, whose ledgers hold the quotes the accounts had seen.
+    quotes: dict[str, tuple[Contract, Decimal, Decimal]] = {}
+    for account in runtime.accounts.values():
+        for key, quote in account.risk.ledger.quotes.items():
+            if quote.bid is not None and quote.ask is not None:
+                quotes[key] = (instruments.parse(key), quote.bid, quote.ask)
+    for mark in last_marks(runtime.journal, instruments, demo.broker.name).values():
+        if mark.bid is not None and mark.ask is not None:
+            quotes[mark.contract.key] = (mark.contract, mark.bid, mark.ask)
+    for contract, bid, ask in quotes.values():
+        demo.exchange.restore_quote(contract, bid, ask)
 
 
 @dataclass

@@ -199,6 +199,16 @@ class SimExchange:
                 account.position(contract).apply(net, price)
                 account.contracts[contract.key] = contract
 
+    def restore_quote(self, contract: Contract, bid: Decimal, ask: Decimal) -> None:
+        """Set where a contract's market left off before a restart (its last quote).
+
+        Like `restore_account`, the prices come back from propdesk's journal: a real market does
+        not reopen at a fixed price after a restart, and a jump there would move every open P&L.
+        Silent, unlike `move_price`: nothing is published and no order is worked, the market just
+        starts from here. Raises ValueError for a quote off the tick grid or with bid >= ask.
+        """
+        self.market.resume(contract, bid, ask)
+
     @property
     def accounts(self) -> list[AccountRef]:
         return list(self._accounts)

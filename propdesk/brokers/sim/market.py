@@ -77,7 +77,9 @@ class PriceModel:
 
     The mid follows an Ornstein–Uhlenbeck process in tick units around the start price: the pull back
     (half-life about a day and a half) keeps a long run near its start while leaving intraday moves
-    free. `mid_ticks` is the bid's tick count; the ask sits `spread` ticks above it.
+    free. `mid_ticks` is the bid's tick count; the ask sits `spread` ticks above it. `jump` moves
+    the book and leaves the start price as the anchor, so the process goes on as if it had got
+    there by itself.
     """
 
     __slots__ = (
@@ -139,7 +141,8 @@ class PriceModel:
         return self._bid
 
     def jump(self, bid_ticks: int, spread: int = 1) -> None:
-        """Put the bid at `bid_ticks` at once (a scenario's sudden move); the model goes on from there."""
+        """Put the bid at `bid_ticks` at once (a scenario's sudden move, or where a resumed market
+        left off); the model goes on from there, still reverting to its start price."""
         if bid_ticks < 1 or spread < 1:
             raise ValueError(
                 f"bid must be at least one tick and spread >= 1, got {bid_ticks}/{spread}"
@@ -197,6 +200,7 @@ class SimMarket:
             self._starts.update({root: Decimal(price) for root, price in start_prices.items()})
         self._scale = volatility_scale
         self._books: dict[str, tuple[Contract, PriceModel]] = {}
+        self._resumed: dict[str, tuple[int, int]] = {}  # contract key -> (bid ticks, spread)
 
     def start_price(self, contract: Contract) -> Decimal:
         inst = contract.instrument
@@ -207,8 +211,38 @@ class SimMarket:
             raise KeyError(f"no start price for {inst.root}; pass one in start_prices")
         return start
 
+    def resume(self, contract: Contract, bid: Decimal, ask: Decimal) -> None:
+        """Go on from a quote the contract had before a restart, instead of its start price.
+
+        The book is put at this bid and ask when it is first asked for (at once if it already
+        runs), so resuming makes no contract active that was not. The anchor of the mean reversion
+        stays the start price: an uninterrupted run would still revert there, and a new anchor at
+        each restart would let a demo resumed day after day wander off without bound. With a
+        half-life of about a day and a half the pull is slow (about 2% of the distance an hour),
+        so the resumed market continues, it does not snap back.
+        """
+        tick = contract.instrument.tick_size
+        bid_ticks, bid_rest = divmod(Decimal(bid), tick)
+        ask_ticks, ask_rest = divmod(Decimal(ask), tick)
+        if bid_rest or ask_rest:
+            raise ValueError(
+                f"{contract.key} {bid}/{ask} is not on {contract.instrument.root}'s tick grid "
+                f"({tick})"
+            )
+        if not 0 < bid_ticks < ask_ticks:
+            raise ValueError(
+                f"{contract.key} {bid}/{ask}: the bid must be above 0 and below the ask"
+            )
+        at = (int(bid_ticks), int(ask_ticks - bid_ticks))
+        found = self._books.get(contract.key)
+        if found is not None:
+            found[1].jump(*at)
+        else:
+            self._resumed[contract.key] = at
+
     def book(self, contract: Contract) -> PriceModel:
-        """The contract's price model, created at its start price the first time it is asked for."""
+        """The contract's price model, created the first time it is asked for: at its start price,
+        or where `resume` said the contract left off."""
         found = self._books.get(contract.key)
         if found is not None:
             return found[1]
@@ -220,6 +254,9 @@ class SimMarket:
             # A string seed is hashed the same way in every process (unlike hash()).
             rng=random.Random(f"{self.seed}/{contract.key}"),
         )
+        resumed = self._resumed.pop(contract.key, None)
+        if resumed is not None:
+            model.jump(*resumed)
         self._books[contract.key] = (contract, model)
         return model
 

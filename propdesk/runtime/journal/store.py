@@ -676,6 +676,10 @@ class Journal:
                 seq, datetime.fromisoformat(ts), kind, account, broker, json.loads(payload)
             )
 
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A read of this file's committed records, on the owner's thread like the others."""
+        return self._reader().execute(sql, params).fetchall()
+
     def integrity_check(self) -> str:
         return str(self._reader().execute("PRAGMA integrity_check").fetchone()[0])
 

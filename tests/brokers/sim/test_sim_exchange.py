@@ -348,3 +348,17 @@ def test_quotes_go_out_only_while_open(
         ex.step()
     assert len(watcher.quotes) == count
     assert ex.quote(es) is None
+
+
+def test_a_restored_quote_is_where_the_market_starts_and_is_not_published(
+    manual_exchange: SimExchange, watcher: Watcher, es: Contract
+) -> None:
+    ex = manual_exchange
+    ex.restore_quote(es, D("6013.75"), D("6014.00"))
+    assert watcher.quotes == [], "restoring is state, not a market event"
+    quote = ex.quote(es)
+    assert quote is not None
+    assert (quote.mark.bid, quote.mark.ask) == (D("6013.75"), D("6014.00"))
+    ex.step()
+    assert watcher.quotes, "the opening quote goes out at the first step"
+    assert abs(watcher.quotes[0].mark.bid - D("6013.75")) < 5  # type: ignore[operator]

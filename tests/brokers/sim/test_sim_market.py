@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -124,3 +125,75 @@ def test_jump_puts_the_book_where_asked() -> None:
     assert (model.bid, model.ask) == (Decimal("5750.00"), Decimal("5750.50"))
     model.step(0.25)
     assert abs(model.bid - Decimal(5750)) < 5  # it carries on from there
+
+
+def test_a_resumed_market_starts_at_its_last_quote(instruments: InstrumentBook) -> None:
+    es = Contract(instruments.instrument("ES"), "U", 2025)
+    cl = Contract(instruments.instrument("CL"), "U", 2025)
+    market = SimMarket(seed=7)
+    market.resume(es, Decimal("6013.75"), Decimal("6014.25"))  # a two-tick book, as journaled
+    cl_model = market.book(cl)  # already running: it moves there at once
+    market.resume(cl, Decimal("71.37"), Decimal("71.38"))
+    assert not market.has(es), "resuming a price makes no contract active"
+
+    book = market.book(es)
+    assert (book.bid, book.ask) == (Decimal("6013.75"), Decimal("6014.25"))
+    assert (cl_model.bid, cl_model.ask) == (Decimal("71.37"), Decimal("71.38"))
+    book.step(0.25)
+    assert abs(book.bid - Decimal("6013.75")) < 5  # it carries on from there
+
+
+def test_a_resumed_market_moves_as_the_uninterrupted_one_would(
+    instruments: InstrumentBook,
+) -> None:
+    """Its mean reversion still pulls toward the start price, slowly: no snap back, no new anchor."""
+    es = Contract(instruments.instrument("ES"), "U", 2025)
+    resumed = SimMarket(seed=7, volatility_scale=0.0)  # no noise: only the pull is left
+    resumed.resume(es, Decimal("6100"), Decimal("6100.25"))
+    uninterrupted = SimMarket(seed=7, volatility_scale=0.0)
+    for _ in range(1_000):
+        uninterrupted.book(es).step(60.0)
+    uninterrupted.book(es).jump(24_400)  # got to 6100 by itself
+    mids: list[tuple[Decimal, Decimal]] = []
+    for _ in range(24 * 60):  # a day in one-minute steps
+        resumed.book(es).step(60.0)
+        uninterrupted.book(es).step(60.0)
+        mids.append((resumed.book(es).mid, uninterrupted.book(es).mid))
+    assert all(ours == theirs for ours, theirs in mids), "the resumed market drifts alike"
+    assert mids[59][0] > Decimal("6097"), "an hour on it is still near where it resumed"
+    assert Decimal(6000) < mids[-1][0] < Decimal(6070), "a day on it is on its way back to 6000"
+
+
+def test_a_resumed_market_is_as_deterministic_as_a_fresh_one(instruments: InstrumentBook) -> None:
+    es = Contract(instruments.instrument("ES"), "U", 2025)
+
+    def path(seed: int) -> list[tuple[Decimal, Decimal]]:
+        market = SimMarket(seed=seed)
+        market.resume(es, Decimal("6013.75"), Decimal("6014"))
+        out = []
+        for _ in range(2_000):
+            market.book(es).step(0.25)
+            out.append((market.book(es).bid, market.book(es).ask))
+        return out
+
+    assert path(42) == path(42)
+    assert path(42) != path(43)
+
+
+@pytest.mark.parametrize(
+    ("bid", "ask", "says"),
+    [
+        ("6013.80", "6014.00", "tick grid"),
+        ("6014.00", "6014.00", "below the ask"),
+        ("6014.25", "6014.00", "below the ask"),
+        ("0", "0.25", "above 0"),
+    ],
+)
+def test_a_resumed_quote_must_be_a_quote_the_market_could_show(
+    instruments: InstrumentBook, bid: str, ask: str, says: str
+) -> None:
+    es = Contract(instruments.instrument("ES"), "U", 2025)
+    market = SimMarket()
+    with pytest.raises(ValueError, match=says):
+        market.resume(es, Decimal(bid), Decimal(ask))
+    assert market.book(es).bid == START_PRICES["ES"]
