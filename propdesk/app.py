@@ -198,6 +198,7 @@ def build_demo_workspace(
     journal: Path | None,
     control_path: Path | None,
     new_journal: bool = False,
+    latency_ms: float = 0.0,
 ) -> DemoWorkspace:
     """The demo: three accounts on the simulator, its clock `speed` times real time.
 
@@ -223,6 +224,7 @@ def build_demo_workspace(
         accounts={a.account_id: Decimal(50_000) for a in DEMO_ACCOUNTS},
         seed=seed,
         aggression=0.6,
+        latency_ms=latency_ms,
     )
     runtime = Runtime([demo.broker], setups, clock=clock, journal=book, instruments=instruments)
     if resumed is not None:
@@ -283,6 +285,10 @@ def run_headless(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.speed <= 0:
         err.write("propdesk: --speed must be > 0\n")
         return 2
+    latency = getattr(args, "sim_latency", None)
+    if latency is not None and not 0 <= latency <= 60_000:
+        err.write("propdesk: --sim-latency must be between 0 and 60000 ms\n")
+        return 2
     workspaces = Workspaces.from_args(args)
     try:
         workspace = _headless_workspace(workspaces, demo=args.demo, err=err)
@@ -332,6 +338,7 @@ class Workspaces:
     journal: Path | None
     control_path: Path | None
     new_journal: bool = False  # start a new journal (the old one moved aside), once
+    latency_ms: float = 0.0  # the demo broker's delay each way
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, *, control: bool = True) -> Workspaces:
@@ -344,6 +351,7 @@ class Workspaces:
             journal=args.journal,
             control_path=default_socket_path() if control else None,
             new_journal=bool(getattr(args, "new_journal", False)),
+            latency_ms=float(getattr(args, "sim_latency", None) or 0.0),
         )
 
     def load(self) -> Config | None:
@@ -357,6 +365,7 @@ class Workspaces:
             journal=self.journal,
             control_path=self.control_path,
             new_journal=self._take_new_journal(),
+            latency_ms=self.latency_ms,
         )
 
     def configured(self, config: Config) -> ConfiguredWorkspace:
@@ -398,6 +407,10 @@ def run_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The desktop console on the demo workspace (`--smoke`: offscreen, one frame, exit)."""
     if args.speed <= 0:
         err.write("propdesk: --speed must be > 0\n")
+        return 2
+    latency = getattr(args, "sim_latency", None)
+    if latency is not None and not 0 <= latency <= 60_000:
+        err.write("propdesk: --sim-latency must be between 0 and 60000 ms\n")
         return 2
     size = None
     if args.size is not None:

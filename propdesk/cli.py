@@ -143,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
         "use it after propdesk reported the journal damaged",
     )
     parser.add_argument("--seed", type=int, default=7, help="simulator seed (demo only)")
+    parser.add_argument(
+        "--sim-latency",
+        type=float,
+        metavar="MS",
+        help="demo only: the simulated broker answers propdesk this many milliseconds late, each "
+        "way (see a flatten against a slow broker)",
+    )
     return parser
 
 

@@ -87,6 +87,8 @@ _STOP_COMMIT_TIMEOUT = 5.0
 SNAPSHOT_EVERY = 20_000
 # Fill ids a snapshot keeps (a broker's snapshot after a reconnect lists the session's fills).
 _FILL_IDS_KEPT = timedelta(days=7)
+# A system clock this far behind the journal's last record at a restart is an alarm.
+_CLOCK_BEHIND = timedelta(seconds=5)
 # A new day's journal file that could not be started is tried again this much later.
 _ROTATE_RETRY = timedelta(minutes=5)
 
@@ -99,6 +101,14 @@ class _Decided:
     actions: list[Action]
     changed: StateChanged | None  # the notice of its state change, as of the decision
     ts: datetime
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 1:
+        return f"{span.total_seconds():.0f} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 class Runtime:
@@ -137,6 +147,7 @@ class Runtime:
         self._calendar = TradingCalendar()  # the CME day: one journal file per trading day
         self._rotate_after: datetime | None = None  # a failed change of file waits until then
         self.rebuilt_from: int | None = None  # the snapshot the last restore started from
+        self._start_alerts: list[Alert] = []  # found while restoring, said once subscribers listen
         self.restarts: dict[str, int] = {}  # service task name -> crashes so far
         self.started = False
 
@@ -183,6 +194,9 @@ class Runtime:
         self.started = True
         for name, detail in failed.items():
             self._on_link(LinkEvent(self.clock.now(), name, LinkState.DISCONNECTED, detail))
+        for alert in self._start_alerts:
+            self.notices.emit(alert)
+        self._start_alerts.clear()
 
     async def stop(self) -> None:
         """Stop the services, let running flattens finish, close the links; never raises."""
@@ -301,6 +315,22 @@ class Runtime:
         )
         self.rebuilt_from = rebuilt.snapshot_seq
         now = self.clock.now()
+        if rebuilt.last_ts is not None and now < rebuilt.last_ts - _CLOCK_BEHIND:
+            # Time going back would not unlock anything (days never go back, locks keep their
+            # end), but cutoffs would come late: the trader must hear of it.
+            self._start_alerts.append(
+                Alert(
+                    now,
+                    Level.CRITICAL,
+                    f"clock: the system clock ({now:%Y-%m-%d %H:%M:%S %Z}) is behind the journal's "
+                    f"last record ({rebuilt.last_ts.astimezone(now.tzinfo):%Y-%m-%d %H:%M:%S %Z}) "
+                    "by "
+                    + _duration(rebuilt.last_ts - now)
+                    + ". Locks and day baselines are kept; "
+                    "check the system clock (NTP) before trading.",
+                    topic=Topic.CLOCK,
+                )
+            )
         for setup in self._setups:
             key = str(setup.ref)
             risk = rebuilt.accounts.get(key)

@@ -93,12 +93,14 @@ class Headless:
     def __init__(
         self,
         workdir: Path,
-        journal: Path,
+        journal: Path | None,
         *,
         run_for: float,
         speed: float,
         seed: int = 7,
+        extra: tuple[str, ...] = (),
     ) -> None:
+        """`journal` None: the demo's default journal (in `workdir`'s XDG data dir)."""
         self.workdir = workdir
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -117,8 +119,8 @@ class Headless:
                 str(speed),
                 "--seed",
                 str(seed),
-                "--journal",
-                str(journal),
+                *(() if journal is None else ("--journal", str(journal))),
+                *extra,
             ],
             cwd=ROOT,
             env=isolated_env(workdir),

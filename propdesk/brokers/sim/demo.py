@@ -56,12 +56,14 @@ def build_demo(
     aggression: float = 0.3,
     interval: float = 20.0,
     name: str = "sim",
+    latency_ms: float = 0.0,
 ) -> SimDemo:
+    """`latency_ms`: each way, on propdesk's own connection (a slow broker), not the strategy's."""
     exchange = SimExchange(instruments, calendar, clock, name=name, seed=seed)
     refs = tuple(
         exchange.open_account(account_id, balance) for account_id, balance in accounts.items()
     )
-    broker = SimBroker(exchange)
+    broker = SimBroker(exchange, latency_ms=latency_ms)
     strategy = DemoStrategy(
         SimBroker(exchange, accounts=refs, seed=seed + 1),
         refs,

@@ -224,7 +224,8 @@ def close_journal(journal: Journal) -> list[str]:
     rows = journal.close()
     if not rows:
         return []
-    where = save_unwritten(journal.path, rows)
+    # A file system that stalled the writer would stall a copy beside the journal too.
+    where = save_unwritten(journal.path, rows, beside=not journal.stalled)
     if where is None:
         return [
             f"propdesk: {len(rows)} journal record(s) could not be written to {journal.path} "
@@ -236,14 +237,11 @@ def close_journal(journal: Journal) -> list[str]:
     ]
 
 
-def save_unwritten(journal: Path, rows: list[Row]) -> Path | None:
+def save_unwritten(journal: Path, rows: list[Row], *, beside: bool = True) -> Path | None:
     text = unwritten_to_jsonl(rows)
     name = f"{journal.name}.unwritten-{utc_stamp()}.jsonl"
-    for directory in (
-        journal.parent,
-        Path(user_state_dir("propdesk")),
-        Path(tempfile.gettempdir()),
-    ):
+    elsewhere = [Path(user_state_dir("propdesk")), Path(tempfile.gettempdir())]
+    for directory in [journal.parent, *elsewhere] if beside else elsewhere:
         target = directory / name
         try:
             directory.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,8 @@ READABLE_SCHEMAS = (1, 2)
 SYNC_TIMEOUT = 0.25
 # Seconds between attempts to write the records kept in memory while the file cannot be written.
 RETRY_EVERY = 1.0
+# Records in one transaction at most: a long outage's backlog goes in steps that each fit the disk.
+_MAX_BATCH = 5_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -202,6 +204,19 @@ def describe_error(exc: BaseException) -> str:
     return text
 
 
+def _refuses_writes(path: Path) -> str | None:
+    """Why the journal's files cannot be opened for writing, if they cannot (None: they can)."""
+    for file in (Path(f"{path}-wal"), path):
+        if not file.exists():
+            continue
+        try:
+            fd = os.open(file, os.O_WRONLY | os.O_APPEND)
+        except OSError as exc:
+            return f"{file.name}: {exc.strerror or exc}"
+        os.close(fd)
+    return None
+
+
 def read_high_water(path: Path) -> int | None:
     """The last sequence number a previous run wrote to the journal at `path` (None: unknown)."""
     try:
@@ -244,6 +259,7 @@ class Journal:
         self._rows: list[Row] = []  # appended since the last hand-over (owner's thread only)
         self._queue: list[_Item] = []  # handed to the writer, not yet done, in order
         self._health = JournalHealth(True)
+        self._backlog_written = 0  # records written from memory since the fault began
         self._stopping = False
         self.switch_failed: str | None = None  # why the last change of day's file failed
         self._watch: HealthCallback | None = None
@@ -469,10 +485,11 @@ class Journal:
                 last_try = self._stopping
             rows: list[Row] = []
             for item in items:
-                if not isinstance(item, tuple):
+                if not isinstance(item, tuple) or len(rows) == _MAX_BATCH:
                     break
                 rows.append(item)
-            command = items[len(rows)] if len(rows) < len(items) else None
+            following = items[len(rows)] if len(rows) < len(items) else None
+            command = None if isinstance(following, tuple) else following
             try:
                 if db is None:
                     db = self._open_writer()
@@ -522,6 +539,9 @@ class Journal:
 
     def _write_failed(self, exc: BaseException) -> None:
         reason = describe_error(exc)
+        if "i/o" in str(exc).lower() and (refused := _refuses_writes(self.path)):
+            # SQLite says only "disk I/O error"; the file system says why (immutable, read-only).
+            reason = f"the file cannot be written ({refused}; SQLite: {exc})"
         with self._cond:
             pending = len(self._queue)
             if self._health.writable or self._health.reason != reason:
@@ -537,9 +557,12 @@ class Journal:
             del self._queue[:done]
             if last_seq is not None:
                 self.committed_seq = max(self.committed_seq, last_seq)
-            if not self._health.writable and not self._queue:
-                log.warning("journal %s writable again: %d records written", self.path, written)
-                self._report(JournalHealth(True, written=written))
+            if not self._health.writable:
+                self._backlog_written += written
+                if not self._queue:
+                    total, self._backlog_written = self._backlog_written, 0
+                    log.warning("journal %s writable again: %d records written", self.path, total)
+                    self._report(JournalHealth(True, written=total))
             self._cond.notify_all()
         if last_seq is not None:
             self._write_high_water(last_seq)
@@ -627,6 +650,11 @@ class Journal:
             self._lock.release()
             self._lock = None
         return sorted(unwritten)
+
+    @property
+    def stalled(self) -> bool:
+        """After close(): the writer is still inside a write the file system never finished."""
+        return self._stopping and self._writer.is_alive()
 
     def checkpoint(self) -> tuple[int, int]:
         """Fold the WAL into the database without blocking writers; safe to call from a thread.
