@@ -83,8 +83,10 @@ _RESTART_BACKOFF = (0.0, 0.1, 1.0, 5.0)
 _EVENT_ALERT_EVERY = timedelta(minutes=1)
 # At stop, the last records get this long to reach the file (the journal's close waits again).
 _STOP_COMMIT_TIMEOUT = 5.0
-# Records between journal snapshots: a restart replays at most this many after the last one.
+# Journal snapshots: every so many records, and every so much clock time with records since; a
+# restart replays what came after the last one.
 SNAPSHOT_EVERY = 20_000
+SNAPSHOT_EVERY_CLOCK = timedelta(minutes=10)
 # Fill ids a snapshot keeps (a broker's snapshot after a reconnect lists the session's fills).
 _FILL_IDS_KEPT = timedelta(days=7)
 # A system clock this far behind the journal's last record at a restart is an alarm.
@@ -147,6 +149,7 @@ class Runtime:
         self._calendar = TradingCalendar()  # the CME day: one journal file per trading day
         self._rotate_after: datetime | None = None  # a failed change of file waits until then
         self.rebuilt_from: int | None = None  # the snapshot the last restore started from
+        self._snapshot_at: datetime | None = None  # clock time of the journal's last snapshot
         self._start_alerts: list[Alert] = []  # found while restoring, said once subscribers listen
         self.restarts: dict[str, int] = {}  # service task name -> crashes so far
         self.started = False
@@ -314,6 +317,9 @@ class Runtime:
             self.instruments,
         )
         self.rebuilt_from = rebuilt.snapshot_seq
+        # The cadence goes on across restarts: a crash loop must not grow the tail without end.
+        self.journal.since_snapshot = rebuilt.last_seq - (rebuilt.snapshot_seq or 0)
+        self._snapshot_at = rebuilt.snapshot_ts
         now = self.clock.now()
         if rebuilt.last_ts is not None and now < rebuilt.last_ts - _CLOCK_BEHIND:
             # Time going back would not unlock anything (days never go back, locks keep their
@@ -640,9 +646,14 @@ class Runtime:
             and not journal.rotating
             and journal.rotate(day, now, self.snapshot_payload(now))
         ):
+            self._snapshot_at = now
             return
-        if journal.since_snapshot >= SNAPSHOT_EVERY:
+        if journal.since_snapshot >= SNAPSHOT_EVERY or (
+            journal.since_snapshot
+            and (self._snapshot_at is None or now - self._snapshot_at >= SNAPSHOT_EVERY_CLOCK)
+        ):
             journal.record_snapshot(now, self.snapshot_payload(now))
+            self._snapshot_at = now
 
     def snapshot_payload(self, now: datetime) -> dict[str, Any]:
         """Every account's state as of now, for a journal snapshot."""

@@ -289,7 +289,7 @@ class Replay:
 
 
 def replay(path: Path, upto: int | None = None, checkpoints: tuple[int, ...] = ()) -> Replay:
-    """Rebuild every account from the journal with fresh engines, as a restarted propdesk does.
+    """Rebuild every account from every record of the journal with fresh engines (no snapshot).
 
     `checkpoints`: also capture each account's durable_state() right after the record with that seq
     (rebuild() asks for record k+1 only once record k is fully applied).
@@ -313,10 +313,45 @@ def replay(path: Path, upto: int | None = None, checkpoints: tuple[int, ...] = (
                 at[wanted.pop(0)] = {k: plain(r.durable_state()) for k, r in made.items()}
             yield record
 
-    rebuilt = rebuild(records(), make, load_instruments())
+    rebuilt = rebuild(records(), make, load_instruments(), use_snapshots=False)
     for seq in wanted:  # checkpoints at or past the end
         at[seq] = {k: plain(r.durable_state()) for k, r in made.items()}
     return Replay(rebuilt.accounts, rebuilt.last_seq, rebuilt.last_ts, at)
+
+
+def replay_from_snapshot(path: Path, upto: int) -> Replay:
+    """What a restarted propdesk rebuilds: the last snapshot up to `upto`, then the records after it."""
+    from propdesk.resources import load_instruments
+    from propdesk.runtime.accounts import risk_for, setup_from_json
+    from propdesk.runtime.journal import rebuild
+
+    db = connect_ro(path)
+    try:
+        row = db.execute(
+            "SELECT MAX(seq) FROM records WHERE kind = 'snapshot' AND seq <= ?", (upto,)
+        ).fetchone()
+    finally:
+        db.close()
+    start = (row[0] or 1) - 1
+    records = (r for r in journal_records(path, upto) if r.seq > start)
+    rebuilt = rebuild(
+        records, lambda _ref, config: risk_for(setup_from_json(config)), load_instruments()
+    )
+    return Replay(rebuilt.accounts, rebuilt.last_seq, rebuilt.last_ts)
+
+
+def open_flattens(rows: list[Row]) -> set[str]:
+    """Accounts whose last flatten action has no journaled result (the notice a flatten ends with)."""
+    open_now: set[str] = set()
+    for _seq, _ts, kind, account, _broker, payload in rows:
+        if account is None:
+            continue
+        kind_of = json.loads(payload).get("type")
+        if kind == "action" and kind_of == "flatten":
+            open_now.add(account)
+        elif kind == "notice" and kind_of == "flatten":
+            open_now.discard(account)
+    return open_now
 
 
 # Run by a fresh interpreter: the same replay with nothing shared with the test process.

@@ -43,6 +43,7 @@ class Rebuilt:
     last_seq: int = 0
     last_ts: datetime | None = None
     snapshot_seq: int | None = None  # the snapshot the rebuild started from
+    snapshot_ts: datetime | None = None
 
 
 def rebuild(
@@ -139,7 +140,7 @@ def _from_snapshot(record: Record, make_account: AccountFactory, book: Instrumen
     payload = record.payload
     if payload.get("version") != SNAPSHOT_VERSION:
         raise JournalError(f"record {record.seq}: snapshot version {payload.get('version')!r}")
-    out = Rebuilt(snapshot_seq=record.seq)
+    out = Rebuilt(snapshot_seq=record.seq, snapshot_ts=record.ts)
     for ref, saved in payload["accounts"].items():
         risk = make_account(ref, saved["config"])
         risk.restore_state(saved["state"], book)
