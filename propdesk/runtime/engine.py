@@ -317,6 +317,7 @@ class Runtime:
             self.instruments,
         )
         self.rebuilt_from = rebuilt.snapshot_seq
+        in_file = self.journal.fill_ids()  # the fills before the snapshot, for the dedupe
         # The cadence goes on across restarts: a crash loop must not grow the tail without end.
         self.journal.since_snapshot = rebuilt.last_seq - (rebuilt.snapshot_seq or 0)
         self._snapshot_at = rebuilt.snapshot_ts
@@ -347,7 +348,7 @@ class Runtime:
                 # The account ran before: keep the setup it ran with, so its floors stay its own.
                 setup = setup_from_json(rebuilt.configs[key])
             account = LiveAccount(setup, risk, config=rebuilt.configs.get(key))
-            account.fill_ids = rebuilt.fill_ids.get(key, {})
+            account.fill_ids = {**in_file.get(key, {}), **rebuilt.fill_ids.get(key, {})}
             counters = rebuilt.counters.get(key)
             if counters is not None:
                 account.fills, account.flattens, account.locks = (
@@ -644,7 +645,7 @@ class Runtime:
             new_day
             and due
             and not journal.rotating
-            and journal.rotate(day, now, self.snapshot_payload(now))
+            and journal.rotate(day, now, self.snapshot_payload(now, fill_ids=True))
         ):
             self._snapshot_at = now
             return
@@ -655,15 +656,18 @@ class Runtime:
             journal.record_snapshot(now, self.snapshot_payload(now))
             self._snapshot_at = now
 
-    def snapshot_payload(self, now: datetime) -> dict[str, Any]:
-        """Every account's state as of now, for a journal snapshot."""
+    def snapshot_payload(self, now: datetime, *, fill_ids: bool = False) -> dict[str, Any]:
+        """Every account's state as of now, for a journal snapshot (the first of a day's file
+        carries the recent fill ids: they are in the earlier files)."""
         horizon = now - _FILL_IDS_KEPT
         return snapshot_payload(
             {key: (a.config, a.risk) for key, a in self.accounts.items()},
             {
                 key: {fid: ts for fid, ts in a.fill_ids.items() if ts >= horizon}
                 for key, a in self.accounts.items()
-            },
+            }
+            if fill_ids
+            else None,
             self._open_flattens | self._interrupted,
             {key: Counters(a.fills, a.flattens, a.locks) for key, a in self.accounts.items()},
         )

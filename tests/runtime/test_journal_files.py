@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from propdesk.app import build_demo_workspace
-from propdesk.brokers.base import AccountRef, OrderRequest, OrderType
+from propdesk.brokers.base import AccountFill, AccountRef, OrderRequest, OrderType
 from propdesk.brokers.sim import SimBroker, SimExchange, front_month
 from propdesk.domain.account import calendar_for
-from propdesk.domain.events import ClockTick, Side
+from propdesk.domain.events import ClockTick, Fill, Side
 from propdesk.domain.firms import ProfileSet
 from propdesk.domain.guard import GuardState
 from propdesk.domain.instruments import InstrumentBook
@@ -311,7 +311,8 @@ async def exchange(instruments: InstrumentBook, profiles: ProfileSet) -> AsyncIt
     await exchange.stop()
 
 
-def full_and_from_snapshot(path: Path, instruments: InstrumentBook) -> tuple[Any, Any]:
+def full_and_from_snapshot(path: Path, instruments: InstrumentBook) -> tuple[Any, Any, Any]:
+    """A replay of every record; the restart's (last snapshot and tail); the file's fill ids."""
     journal = Journal(path)
     try:
         make = lambda _ref, config: risk_for(setup_from_json(config))  # noqa: E731
@@ -320,7 +321,7 @@ def full_and_from_snapshot(path: Path, instruments: InstrumentBook) -> tuple[Any
         assert last is not None
         tail = rebuild(journal.records(after=last - 1), make, instruments)
         assert tail.snapshot_seq == last
-        return full, tail
+        return full, tail, journal.fill_ids()
     finally:
         journal.close()
 
@@ -350,11 +351,11 @@ async def test_a_snapshot_and_its_tail_rebuild_what_every_record_does(
     desk.journal.commit(timeout=5)
     # Compare with the live state before anything else moves it.
     live = {k: a.risk.durable_state() for k, a in desk.runtime.accounts.items()}
-    full, tail = full_and_from_snapshot(path, instruments)
+    full, tail, in_file = full_and_from_snapshot(path, instruments)
     assert {k: r.durable_state() for k, r in tail.accounts.items()} == {
         k: r.durable_state() for k, r in full.accounts.items()
     }
-    assert tail.fill_ids == full.fill_ids
+    assert {k: {**in_file.get(k, {}), **ids} for k, ids in tail.fill_ids.items()} == full.fill_ids
     assert tail.open_flattens == full.open_flattens
     assert {k: v.fills for k, v in tail.counters.items()} == {
         k: v.fills for k, v in full.counters.items()
@@ -376,6 +377,11 @@ async def test_a_new_trading_day_starts_a_new_file_that_begins_with_a_snapshot(
     desk = await start_desk(journal, exchange, profiles, instruments)
     assert journal.day == date(2026, 11, 24)
     await desk.runtime.kill(FlattenScope(accounts=(str(desk.refs[2]),)))  # a lock to carry over
+    # A fill the broker may list again after a reconnect tomorrow: its id must carry over.
+    es = front_month(instruments.instrument("ES"), before_roll)
+    late = Fill(before_roll, es, Side.BUY, 1, Decimal("6000"), Decimal("1.24"), "late-fill")
+    desk.runtime.inbox.put("sim", AccountFill(desk.refs[0], late))
+    await until(lambda: any(isinstance(n, FillBooked) for n in desk.notices), "the late fill")
     await until(lambda: journal.day == date(2026, 11, 25), "the 17:00 CT roll", timeout=10)
     archive = tmp_path / "j.2026-11-24.sqlite"
     assert archive.exists()
@@ -402,6 +408,7 @@ async def test_a_new_trading_day_starts_a_new_file_that_begins_with_a_snapshot(
     runtime.restore()
     assert {k: a.risk.durable_state() for k, a in runtime.accounts.items()} == live
     assert runtime.accounts[str(desk.refs[2])].risk.status.state is GuardState.LOCKED
+    assert "late-fill" in runtime.accounts[str(desk.refs[0])].fill_ids
     close_journal(again)
 
 

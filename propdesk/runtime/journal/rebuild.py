@@ -116,24 +116,29 @@ def _follow_action(out: Rebuilt, record: Record) -> None:
 
 def snapshot_payload(
     accounts: dict[str, tuple[dict[str, Any], AccountRisk]],
-    fill_ids: dict[str, dict[str, datetime]],
+    fill_ids: dict[str, dict[str, datetime]] | None,
     open_flattens: set[str],
     counters: dict[str, Counters],
 ) -> dict[str, Any]:
-    """The snapshot record's payload: per account, its setup, state, fill ids and counters."""
-    return {
-        "version": SNAPSHOT_VERSION,
-        "accounts": {
-            key: {
-                "config": config,
-                "state": risk.save_state(),
-                "fill_ids": {fid: ts.isoformat() for fid, ts in fill_ids.get(key, {}).items()},
-                "open_flatten": key in open_flattens,
-                "counters": vars(counters[key]) if key in counters else vars(Counters()),
-            }
-            for key, (config, risk) in accounts.items()
-        },
-    }
+    """The snapshot record's payload: per account, its setup, state and counters.
+
+    `fill_ids` only in the first snapshot of a day's file: the fills before it are in earlier files,
+    and a broker may list them again after a reconnect. The fills in the file itself are found by
+    their own records (`Journal.fill_ids`): carried in every snapshot they cost more than the
+    rest of it together (bench/restart.py).
+    """
+    out: dict[str, Any] = {}
+    for key, (config, risk) in accounts.items():
+        saved: dict[str, Any] = {
+            "config": config,
+            "state": risk.save_state(),
+            "open_flatten": key in open_flattens,
+            "counters": vars(counters[key]) if key in counters else vars(Counters()),
+        }
+        if fill_ids is not None:
+            saved["fill_ids"] = {fid: ts.isoformat() for fid, ts in fill_ids.get(key, {}).items()}
+        out[key] = saved
+    return {"version": SNAPSHOT_VERSION, "accounts": out}
 
 
 def _from_snapshot(record: Record, make_account: AccountFactory, book: InstrumentBook) -> Rebuilt:
@@ -146,7 +151,7 @@ def _from_snapshot(record: Record, make_account: AccountFactory, book: Instrumen
         risk.restore_state(saved["state"], book)
         _register(out, ref, saved["config"], risk)
         out.fill_ids[ref] = {
-            fid: datetime.fromisoformat(ts) for fid, ts in saved["fill_ids"].items()
+            fid: datetime.fromisoformat(ts) for fid, ts in saved.get("fill_ids", {}).items()
         }
         out.counters[ref] = Counters(**saved["counters"])
         if saved["open_flatten"]:

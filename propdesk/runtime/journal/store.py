@@ -73,6 +73,8 @@ CREATE TABLE IF NOT EXISTS records (
     payload TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS snapshots ON records(seq) WHERE kind = 'snapshot';
+CREATE INDEX IF NOT EXISTS fills ON records(account, json_extract(payload, '$.fill_id'))
+    WHERE kind = 'event' AND json_extract(payload, '$.type') = 'fill';
 """
 _INSERT = "INSERT INTO records (seq, ts, kind, account, broker, payload) VALUES (?, ?, ?, ?, ?, ?)"
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -703,6 +705,30 @@ class Journal:
             yield Record(
                 seq, datetime.fromisoformat(ts), kind, account, broker, json.loads(payload)
             )
+
+    def fill_ids(self) -> dict[str, dict[str, datetime]]:
+        """Every fill id in this file by account (with the fill's time), and those the file's
+        first snapshot carried over from the days before."""
+        found: dict[str, dict[str, datetime]] = {}
+        first = (
+            self._reader()
+            .execute("SELECT payload FROM records WHERE kind = 'snapshot' ORDER BY seq LIMIT 1")
+            .fetchone()
+        )
+        if first is not None:
+            for key, saved in json.loads(first[0]).get("accounts", {}).items():
+                carried = saved.get("fill_ids", {})
+                found.setdefault(key, {}).update(
+                    (fid, datetime.fromisoformat(ts)) for fid, ts in carried.items()
+                )
+        rows = self._reader().execute(
+            "SELECT account, json_extract(payload, '$.fill_id'), ts FROM records "
+            "WHERE kind = 'event' AND json_extract(payload, '$.type') = 'fill'"
+        )
+        for account, fill_id, ts in rows:
+            if fill_id:
+                found.setdefault(account, {})[fill_id] = datetime.fromisoformat(ts)
+        return found
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """A read of this file's committed records, on the owner's thread like the others."""
