@@ -8,12 +8,24 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+
+from propdesk.brokers.base import AccountRef, Broker
+from propdesk.domain.clock import Clock
+from propdesk.domain.firms import ProfileSet
+from propdesk.domain.instruments import InstrumentBook
+from propdesk.domain.protocol import Protocol
+from propdesk.headless import Printer
+from propdesk.runtime.accounts import AccountSetup
+from propdesk.runtime.engine import Runtime
+from propdesk.runtime.journal import Journal
+from propdesk.runtime.notices import Notice
 
 SLICE = 8
 LONG = 16  # secrets this long are also looked for in pieces
@@ -78,3 +90,27 @@ def log_everything(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     for name in LIBRARY_LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
+
+
+def watched_runtime(
+    broker: Broker,
+    refs: Iterable[AccountRef],
+    clock: Clock,
+    journal: Journal,
+    instruments: InstrumentBook,
+    profiles: ProfileSet,
+) -> tuple[Runtime, list[Notice]]:
+    """The runtime over one adapter, its notices collected and printed as `--headless` does."""
+    profile = profiles.get("topstep-combine-50k")
+    runtime = Runtime(
+        [broker],
+        [AccountSetup(ref, profile, Protocol(connection_down_limit=None)) for ref in refs],
+        clock=clock,
+        journal=journal,
+        instruments=instruments,
+        reconnect_backoff=(0.5, 1.0),
+    )
+    notices: list[Notice] = []
+    runtime.notices.register(notices.append)
+    runtime.notices.register(Printer(sys.stdout))  # what `propdesk --headless` prints
+    return runtime, notices

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from propdesk.brokers.base import (
     AccountFill,
@@ -89,6 +90,7 @@ SNAPSHOT_EVERY = 20_000
 SNAPSHOT_EVERY_CLOCK = timedelta(minutes=10)
 # Fill ids a snapshot keeps (a broker's snapshot after a reconnect lists the session's fills).
 _FILL_IDS_KEPT = timedelta(days=7)
+_CT = ZoneInfo("America/Chicago")  # times in alerts: exchange time, as the firms state their rules
 # A system clock this far behind the journal's last record at a restart is an alarm.
 _CLOCK_BEHIND = timedelta(seconds=5)
 # A new day's journal file that could not be started is tried again this much later.
@@ -106,7 +108,7 @@ class _Decided:
 
 
 def _duration(span: timedelta) -> str:
-    minutes = int(span.total_seconds() // 60)
+    minutes = round(span.total_seconds() / 60)
     if minutes < 1:
         return f"{span.total_seconds():.0f} s"
     hours, minutes = divmod(minutes, 60)
@@ -329,8 +331,9 @@ class Runtime:
                 Alert(
                     now,
                     Level.CRITICAL,
-                    f"clock: the system clock ({now:%Y-%m-%d %H:%M:%S %Z}) is behind the journal's "
-                    f"last record ({rebuilt.last_ts.astimezone(now.tzinfo):%Y-%m-%d %H:%M:%S %Z}) "
+                    f"clock: the system clock ({now.astimezone(_CT):%Y-%m-%d %H:%M:%S} CT) is "
+                    "behind the journal's last record "
+                    f"({rebuilt.last_ts.astimezone(_CT):%Y-%m-%d %H:%M:%S} CT) "
                     "by "
                     + _duration(rebuilt.last_ts - now)
                     + ". Locks and day baselines are kept; "

@@ -16,12 +16,15 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from propdesk.app import build_demo_workspace
+from propdesk.app import build_demo_workspace, demo_news, demo_setups
 from propdesk.brokers.sim import START_PRICES, SimExchange, front_month
 from propdesk.domain.events import Mark
+from propdesk.domain.firms import ProfileSet
 from propdesk.domain.instruments import Contract, InstrumentBook
+from propdesk.runtime.accounts import LiveAccount, risk_for
 from propdesk.runtime.journal import Journal
 from propdesk.runtime.journal.marks import last_marks
+from propdesk.runtime.journal.rebuild import Counters, snapshot_payload
 
 CT = ZoneInfo("America/Chicago")
 AT = datetime(2025, 6, 11, 13, 50, tzinfo=CT)  # a Wednesday afternoon, every market open
@@ -160,3 +163,33 @@ def test_last_marks_reads_the_latest_mark_of_each_contract_of_one_broker(
         journal.close()
     # Decoded whole, as journaled: timestamp, contract, exact bid and ask.
     assert got == {es.key: marks[4][1], cl.key: marks[3][1]}
+
+
+def test_a_day_file_that_starts_with_a_snapshot_resumes_from_its_ledgers_quotes(
+    tmp_path: Path, instruments: InstrumentBook, profiles: ProfileSet
+) -> None:
+    # After the 17:00 CT roll the day's file holds a snapshot and no mark yet: the prices the
+    # accounts last saw are in the snapshot's ledgers.
+    path = tmp_path / "journal.sqlite"
+    es = front_month(instruments.instrument("ES"), AT)
+    setups = demo_setups(profiles, demo_news(AT.date()))
+    accounts = {str(s.ref): LiveAccount(s, risk_for(s)) for s in setups}
+    for account in accounts.values():
+        account.risk.process(Mark(AT, es, D("6021.50"), D("6021.75")))
+    journal = Journal(path)
+    journal.record_snapshot(
+        AT,
+        snapshot_payload(
+            {k: (a.config, a.risk) for k, a in accounts.items()},  # type: ignore[misc]
+            None,
+            set(),
+            {k: Counters() for k in accounts},
+        ),
+    )
+    assert journal.commit(timeout=5.0)
+    assert journal.close() == []
+    workspace = build_demo_workspace(speed=1.0, seed=7, journal=path, control_path=None)
+    try:
+        assert quote_of(workspace.demo.exchange, es) == (D("6021.50"), D("6021.75"))
+    finally:
+        assert workspace.close() == []

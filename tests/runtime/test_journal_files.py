@@ -484,3 +484,37 @@ async def test_a_flatten_cut_short_by_a_crash_is_sent_again_at_the_restart(
     close_journal(journal)
     for key in victims:
         assert kinds.index((key, "flatten_resumed")) < kinds.index((key, "flatten"))
+
+
+async def test_a_restart_with_the_clock_behind_the_journal_is_an_alarm(
+    tmp_path: Path, profiles: ProfileSet, instruments: InstrumentBook
+) -> None:
+    path = tmp_path / "j.sqlite"
+    refs = [AccountRef("sim", f"A{i}") for i in range(3)]
+    journal = Journal(path)
+    journal.register_account(T0, str(refs[0]), setup_from_json_form(profiles, refs[0]))
+    journal.record_tick(T0 + timedelta(hours=3))
+    assert journal.commit(timeout=5)
+    close_journal(journal)
+    behind = ScaledClock(T0 + timedelta(minutes=30), speed=1.0)  # 2 h 30 min behind the journal
+    journal = Journal(path)
+    runtime = Runtime(
+        [], setups(profiles, refs), clock=behind, journal=journal, instruments=instruments
+    )
+    notices: list[Notice] = []
+    runtime.notices.register(notices.append)
+    await runtime.start()
+    try:
+        [alarm] = [n for n in notices if isinstance(n, Alert) and n.topic is Topic.CLOCK]
+        assert alarm.text.startswith("clock: the system clock (")
+        assert "is behind the journal's last record" in alarm.text
+        assert "by 2 h 30 min" in alarm.text
+    finally:
+        await runtime.stop()
+        close_journal(journal)
+
+
+def setup_from_json_form(profiles: ProfileSet, ref: AccountRef) -> dict[str, Any]:
+    from propdesk.runtime.accounts import setup_to_json
+
+    return setup_to_json(setups(profiles, [ref])[0])

@@ -350,28 +350,21 @@ class Journal:
         text = json.dumps(payload, separators=(",", ":"))
         return (self._last_seq, ts.isoformat(), kind, account, broker, text)
 
-    def _append(
-        self,
-        ts: datetime,
-        kind: str,
-        payload: dict[str, Any],
-        account: str | None = None,
-        broker: str | None = None,
-    ) -> int:
-        self._rows.append(self._row(ts, kind, payload, account, broker))
-        return self._last_seq
+    def _append(self, row: Row) -> int:
+        self._rows.append(row)
+        return row[0]
 
     def register_account(self, ts: datetime, account: str, config: dict[str, Any]) -> int:
-        return self._append(ts, "account", config, account=account)
+        return self._append(self._row(ts, "account", config, account=account))
 
     def record_event(self, account: str, event: AccountEvent) -> int:
-        return self._append(event.ts, "event", encode_event(event), account=account)
+        return self._append(self._row(event.ts, "event", encode_event(event), account=account))
 
     def record_mark(self, broker: str, mark: Mark) -> int:
-        return self._append(mark.ts, "mark", encode_event(mark), broker=broker)
+        return self._append(self._row(mark.ts, "mark", encode_event(mark), broker=broker))
 
     def record_tick(self, ts: datetime) -> int:
-        return self._append(ts, "tick", {})
+        return self._append(self._row(ts, "tick", {}))
 
     def record_action(self, ts: datetime, account: str, action: Action, state: str) -> int:
         payload = {
@@ -382,16 +375,16 @@ class Journal:
         }
         if action.roots is not None:
             payload["roots"] = sorted(action.roots)
-        return self._append(ts, "action", payload, account=account)
+        return self._append(self._row(ts, "action", payload, account=account))
 
     def record_notice(
         self, ts: datetime, payload: dict[str, Any], account: str | None = None
     ) -> int:
-        return self._append(ts, "notice", payload, account=account)
+        return self._append(self._row(ts, "notice", payload, account=account))
 
     def record_snapshot(self, ts: datetime, payload: dict[str, Any]) -> int:
         """Every account's state as of now: a restart starts from the last one."""
-        seq = self._append(ts, "snapshot", payload)
+        seq = self._append(self._row(ts, "snapshot", payload))
         self.since_snapshot = 0
         return seq
 

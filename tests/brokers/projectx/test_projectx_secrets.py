@@ -4,7 +4,6 @@ error, the link events, the notices, the journal, stdout or the logs (issue 11).
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -13,21 +12,24 @@ import pytest
 from fakes.projectx import BUY, FakeProjectX
 from notice_wait import notice_matching
 from projectx_helpers import ACCOUNT_ID, ACCOUNT_NAME, ES, OPEN, make_broker
-from secret_leaks import assert_hidden, error_text, journal_text, log_everything, log_text
+from secret_leaks import (
+    assert_hidden,
+    error_text,
+    journal_text,
+    log_everything,
+    log_text,
+    watched_runtime,
+)
 
 from propdesk.brokers.base import AccountRef, BrokerError, LinkEvent, OrderRequest
 from propdesk.brokers.projectx import ProjectXBroker
 from propdesk.domain.events import Side
 from propdesk.domain.firms import ProfileSet
 from propdesk.domain.instruments import InstrumentBook
-from propdesk.domain.protocol import Protocol
-from propdesk.headless import Printer
-from propdesk.runtime.accounts import AccountSetup
 from propdesk.runtime.clock import ScaledClock
 from propdesk.runtime.control import FlattenScope
-from propdesk.runtime.engine import Runtime
 from propdesk.runtime.journal import Journal
-from propdesk.runtime.notices import FillBooked, FlattenFinished, LinkChanged, Notice
+from propdesk.runtime.notices import FillBooked, FlattenFinished, LinkChanged
 
 API_KEY = "Zq8#Lk2!vR9mWx/px"
 REF = AccountRef("px", ACCOUNT_NAME)
@@ -108,30 +110,6 @@ async def test_a_refused_order_that_echoes_the_request_shows_no_token(
     )
 
 
-def _runtime(
-    broker: ProjectXBroker,
-    clock: ScaledClock,
-    journal: Journal,
-    instruments: InstrumentBook,
-    profiles: ProfileSet,
-) -> tuple[Runtime, list[Notice]]:
-    setup = AccountSetup(
-        REF, profiles.get("topstep-combine-50k"), Protocol(connection_down_limit=None)
-    )
-    runtime = Runtime(
-        [broker],
-        [setup],
-        clock=clock,
-        journal=journal,
-        instruments=instruments,
-        reconnect_backoff=(0.5, 1.0),
-    )
-    notices: list[Notice] = []
-    runtime.notices.register(notices.append)
-    runtime.notices.register(Printer(sys.stdout))  # what `propdesk --headless` prints
-    return runtime, notices
-
-
 async def test_a_login_refused_with_an_echo_reaches_no_notice_journal_stdout_or_log(
     fake: FakeProjectX,
     broker: ProjectXBroker,
@@ -145,7 +123,7 @@ async def test_a_login_refused_with_an_echo_reaches_no_notice_journal_stdout_or_
     log_everything(caplog)
     fake.echo_next(2, 200)  # the start-up login and the supervisor's one more try
     journal = Journal(tmp_path / "journal.sqlite")
-    runtime, notices = _runtime(broker, clock, journal, instruments, profiles)
+    runtime, notices = watched_runtime(broker, [REF], clock, journal, instruments, profiles)
     await runtime.start()
     refused = await notice_matching(
         runtime,
@@ -176,7 +154,7 @@ async def test_a_kill_refused_with_echoes_reaches_no_notice_journal_stdout_or_lo
 ) -> None:
     log_everything(caplog)
     journal = Journal(tmp_path / "journal.sqlite")
-    runtime, notices = _runtime(broker, clock, journal, instruments, profiles)
+    runtime, notices = watched_runtime(broker, [REF], clock, journal, instruments, profiles)
     await runtime.start()
     fake.place(ACCOUNT_ID, ES, BUY, 1)  # something to flatten
     await notice_matching(runtime, notices, lambda n: isinstance(n, FillBooked))

@@ -4,26 +4,28 @@ log included (issue 11)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 from fakes.rithmic import FakeRithmic
 from notice_wait import notice_matching
 from rithmic_helpers import ACCOUNTS, make_broker
-from secret_leaks import assert_hidden, error_text, journal_text, log_everything, log_text
+from secret_leaks import (
+    assert_hidden,
+    error_text,
+    journal_text,
+    log_everything,
+    log_text,
+    watched_runtime,
+)
 
 from propdesk.brokers.base import AccountRef, BrokerError
 from propdesk.brokers.rithmic import RithmicBroker
 from propdesk.domain.firms import ProfileSet
 from propdesk.domain.instruments import InstrumentBook
-from propdesk.domain.protocol import Protocol
-from propdesk.headless import Printer
-from propdesk.runtime.accounts import AccountSetup
 from propdesk.runtime.clock import ScaledClock
-from propdesk.runtime.engine import Runtime
 from propdesk.runtime.journal import Journal
-from propdesk.runtime.notices import LinkChanged, Notice
+from propdesk.runtime.notices import LinkChanged
 
 PASSWORD = "Zq8#Lk2!vR9mWx/rt"  # what propdesk holds and sends; the venue expects another
 
@@ -66,21 +68,8 @@ async def test_a_login_refused_with_an_echo_reaches_no_notice_journal_stdout_or_
     fake.echo_login_failures()
     broker = _broker(fake, instruments, clock)
     journal = Journal(tmp_path / "journal.sqlite")
-    profile = profiles.get("topstep-combine-50k")
-    runtime = Runtime(
-        [broker],
-        [
-            AccountSetup(AccountRef("rith", a), profile, Protocol(connection_down_limit=None))
-            for a in ACCOUNTS
-        ],
-        clock=clock,
-        journal=journal,
-        instruments=instruments,
-        reconnect_backoff=(0.5, 1.0),
-    )
-    notices: list[Notice] = []
-    runtime.notices.register(notices.append)
-    runtime.notices.register(Printer(sys.stdout))  # what `propdesk --headless` prints
+    refs = [AccountRef("rith", a) for a in ACCOUNTS]
+    runtime, notices = watched_runtime(broker, refs, clock, journal, instruments, profiles)
     await runtime.start()
     refused = await notice_matching(
         runtime,

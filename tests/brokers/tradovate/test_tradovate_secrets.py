@@ -4,7 +4,6 @@ not in the error, the link events, the notices, the journal, stdout or the logs 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +11,14 @@ from pathlib import Path
 import pytest
 from fakes.tradovate import FakeTradovate
 from notice_wait import notice_matching
-from secret_leaks import assert_hidden, error_text, journal_text, log_everything, log_text
+from secret_leaks import (
+    assert_hidden,
+    error_text,
+    journal_text,
+    log_everything,
+    log_text,
+    watched_runtime,
+)
 from tradovate_helpers import ACCOUNTS, VALUES, es_contract, tradovate_name
 
 from propdesk.brokers.base import AccountRef, BrokerError, LinkEvent, OrderRequest
@@ -20,14 +26,10 @@ from propdesk.brokers.tradovate import TradovateBroker, from_settings
 from propdesk.domain.events import Side
 from propdesk.domain.firms import ProfileSet
 from propdesk.domain.instruments import InstrumentBook
-from propdesk.domain.protocol import Protocol
-from propdesk.headless import Printer
-from propdesk.runtime.accounts import AccountSetup
 from propdesk.runtime.clock import ScaledClock
 from propdesk.runtime.control import FlattenScope
-from propdesk.runtime.engine import Runtime
 from propdesk.runtime.journal import Journal
-from propdesk.runtime.notices import FlattenFinished, LinkChanged, Notice
+from propdesk.runtime.notices import FlattenFinished, LinkChanged
 
 PASSWORD = "Zq8#Lk2!vR9mWx/td"
 SEC = "7Hd$Qm4@Xp1kTy3%td"
@@ -115,28 +117,6 @@ async def test_a_refused_order_that_echoes_the_request_shows_no_token(
     )
 
 
-def _runtime(
-    broker: TradovateBroker,
-    clock: ScaledClock,
-    journal: Journal,
-    instruments: InstrumentBook,
-    profiles: ProfileSet,
-) -> tuple[Runtime, list[Notice]]:
-    profile = profiles.get("topstep-combine-50k")
-    runtime = Runtime(
-        [broker],
-        [AccountSetup(ref, profile, Protocol(connection_down_limit=None)) for ref in REFS],
-        clock=clock,
-        journal=journal,
-        instruments=instruments,
-        reconnect_backoff=(0.5, 1.0),
-    )
-    notices: list[Notice] = []
-    runtime.notices.register(notices.append)
-    runtime.notices.register(Printer(sys.stdout))  # what `propdesk --headless` prints
-    return runtime, notices
-
-
 async def test_a_login_refused_with_an_echo_reaches_no_notice_journal_stdout_or_log(
     fake: FakeTradovate,
     broker: TradovateBroker,
@@ -150,7 +130,7 @@ async def test_a_login_refused_with_an_echo_reaches_no_notice_journal_stdout_or_
     log_everything(caplog)
     fake.echo_next(2, 200)  # the start-up login and the supervisor's one more try
     journal = Journal(tmp_path / "journal.sqlite")
-    runtime, notices = _runtime(broker, clock, journal, instruments, profiles)
+    runtime, notices = watched_runtime(broker, REFS, clock, journal, instruments, profiles)
     await runtime.start()
     refused = await notice_matching(
         runtime,
@@ -184,7 +164,7 @@ async def test_a_kill_refused_with_echoes_reaches_no_notice_journal_stdout_or_lo
     assert contract is not None
     fake.place(fake.account_by_name(ACCOUNTS[0]), "Buy", contract, 1)  # something to flatten
     journal = Journal(tmp_path / "journal.sqlite")
-    runtime, notices = _runtime(broker, clock, journal, instruments, profiles)
+    runtime, notices = watched_runtime(broker, REFS, clock, journal, instruments, profiles)
     await runtime.start()
     fake.echo_next(10_000, 400)  # every request of the kill is refused with the request echoed
     [result] = await runtime.kill(FlattenScope(accounts=(str(REFS[0]),)), reason="test")
