@@ -192,6 +192,14 @@ class Header(QFrame):
             links.addWidget(pill)
         links.addStretch(1)
         brand.addLayout(links)
+        # Shown only while records cannot reach the journal: a state, not a passing banner. On a
+        # line of its own, so the header keeps its width at 1366 pixels.
+        self.journal_label = QLabel("● journal: NOT WRITABLE")
+        self.journal_label.setObjectName("link")
+        self.journal_label.setFont(theme.font(theme.BASE_PT, bold=True))
+        self.journal_label.setStyleSheet(f"background: {theme.BAD}; color: white;")
+        self.journal_label.hide()
+        brand.addWidget(self.journal_label, 0, Qt.AlignmentFlag.AlignLeft)
         row.addLayout(brand, 1)
 
         # The exchange clock, big; the date, the local clock and the clock speed under it.
@@ -263,8 +271,22 @@ class Header(QFrame):
                 pill.setStyleSheet(f"background: {background}; color: {foreground};")
                 detail = supervisor.detail if supervisor is not None else "not started"
                 pill.setToolTip(detail or word)
+        self._refresh_journal()
         self._refresh_cutoff(now)
         self._refresh_news(now)
+
+    def _refresh_journal(self) -> None:
+        journal = self._runtime.journal
+        health = journal.health
+        self.journal_label.setVisible(not health.writable)
+        if not health.writable:
+            tip = (
+                f"Records cannot reach {journal.path}: {health.reason}. propdesk keeps acting "
+                f"(flatten, cancel, lock); {journal.pending} record(s) wait in memory and are "
+                "written when the file can be written again."
+            )
+            if self.journal_label.toolTip() != tip:
+                self.journal_label.setToolTip(tip)
 
     def _refresh_cutoff(self, now: datetime) -> None:
         # Asked every frame: the schedules cache their windows (measured ~0.03 ms for 3 accounts).

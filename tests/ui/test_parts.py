@@ -12,6 +12,7 @@ import pytest
 from desk_helpers import Desk, build_desk, ct
 
 from propdesk.domain.news import NewsEvent, Restriction
+from propdesk.runtime.journal import JournalHealth
 from propdesk.ui import text, theme
 from propdesk.ui.header import Header, next_news
 from propdesk.ui.pnl_chart import step_line
@@ -160,3 +161,22 @@ def test_next_news_names_every_account_the_window_restricts(news_desk: Desk) -> 
     assert news.window.end == ct(9, 33)
     assert news.accounts == ("Topstep 50K Combine", "Apex 50K EOD", "Tradeify 50K Growth")
     assert next_news(news_desk.runtime, ct(9, 33)) is None
+
+
+def test_the_header_says_while_the_journal_cannot_be_written(
+    news_desk: Desk, qtbot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    header = Header(news_desk.runtime, "test")
+    qtbot.addWidget(header)
+    header.refresh(news_desk.at(ct(8, 0)))
+    assert header.journal_label.isHidden()
+    journal = news_desk.runtime.journal
+    monkeypatch.setattr(journal, "_health", JournalHealth(False, "the disk is full (x)", 12))
+    header.refresh(news_desk.at(ct(8, 0)))
+    assert not header.journal_label.isHidden()
+    assert header.journal_label.text() == "● journal: NOT WRITABLE"
+    assert "the disk is full (x)" in header.journal_label.toolTip()
+    assert str(journal.path) in header.journal_label.toolTip()
+    monkeypatch.setattr(journal, "_health", JournalHealth(True, written=12))
+    header.refresh(news_desk.at(ct(8, 0)))
+    assert header.journal_label.isHidden()

@@ -89,7 +89,7 @@ def diagnose(path: Path) -> str | None:
     if size == 0:
         return "it is empty (0 bytes): propdesk never leaves a journal like that"
     if header != SQLITE_HEADER:
-        return f"it is not a SQLite database (it starts with {header[:16]!r})"
+        return f"it is not a SQLite database (it starts with {_shown(header)})"
     try:
         db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -100,6 +100,14 @@ def diagnose(path: Path) -> str | None:
         return f"SQLite cannot read it ({exc})"
     finally:
         db.close()
+
+
+def _shown(head: bytes) -> str:
+    """The first bytes of a file, as a trader can read them: text in quotes, else hex."""
+    text = head.decode("utf-8", "replace").strip()
+    if text and text.isprintable() and "\ufffd" not in text:
+        return f'"{text}"'
+    return f"the bytes {head[:8].hex(' ')}"
 
 
 def _check_contents(db: sqlite3.Connection, high_water: int | None) -> str | None:
