@@ -439,6 +439,7 @@ class Runtime:
             account.fill_ids[event.fill.fill_id] = event.fill.ts
         account.fills += 1
         acted = self._apply(account, event.fill)
+        self.journal.flush(now=True)  # a fill is money: on its way to the file at once
         ledger = account.risk.ledger
         self.notices.emit(
             FillBooked(event.fill.ts, account.key, event.fill, ledger.equity, ledger.day_pnl)

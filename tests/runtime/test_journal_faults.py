@@ -145,6 +145,25 @@ async def test_a_stalled_write_is_not_waited_for_past_the_sync_timeout(tmp_path:
     journal.close()
 
 
+async def test_records_nobody_waits_on_reach_the_file_even_when_nothing_follows(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path / "j.sqlite")
+    journal.watch(lambda _health: None)
+    journal.record_tick(T0)
+    journal.flush()  # the first hand-over goes at once
+    last = journal.record_tick(T0 + timedelta(seconds=1))
+    journal.flush()  # this one waits for its turn: a timer hands it over, nothing else is called
+    assert journal.committed_seq < last
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    while journal.committed_seq < last:
+        assert loop.time() < deadline, "the held records never reached the file"
+        await asyncio.sleep(0.001)
+    assert [seq for seq, _ in rows_in_file(journal.path)] == [1, 2]
+    journal.close()
+
+
 def test_records_that_never_reach_the_file_are_saved_beside_it_at_close(tmp_path: Path) -> None:
     faults = Faults()
     journal = Journal(tmp_path / "j.sqlite", connect=faults.connect, retry_every=0.05)

@@ -59,6 +59,9 @@ READABLE_SCHEMAS = (1, 2)
 SYNC_TIMEOUT = 0.25
 # Seconds between attempts to write the records kept in memory while the file cannot be written.
 RETRY_EVERY = 1.0
+# Records nobody waits on are handed to the writer this often at most (seconds), or this many.
+FLUSH_EVERY = 0.005
+FLUSH_ROWS = 256
 # Records in one transaction at most: a long outage's backlog goes in steps that each fit the disk.
 _MAX_BATCH = 5_000
 
@@ -259,6 +262,8 @@ class Journal:
         self.committed_seq = self._last_seq
         self.since_snapshot = 0  # records appended since the last snapshot
         self._rows: list[Row] = []  # appended since the last hand-over (owner's thread only)
+        self._handed_at = 0.0  # monotonic time of the last hand-over
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._queue: list[_Item] = []  # handed to the writer, not yet done, in order
         self._health = JournalHealth(True)
         self._backlog_written = 0  # records written from memory since the fault began
@@ -415,7 +420,7 @@ class Journal:
                 return False
             self._switching = True
         self.switch_failed = None
-        self.flush()
+        self.flush(now=True)
         self._close_reader()  # no connection of ours may hold the file while it is renamed
         row = self._row(ts, "snapshot", snapshot)
         self.since_snapshot = 0
@@ -423,19 +428,44 @@ class Journal:
         return True
 
     def _enqueue(self, item: _Item) -> None:
-        self.flush()
+        self.flush(now=True)
         with self._cond:
             self._queue.append(item)
             self._cond.notify_all()
 
-    def flush(self) -> None:
-        """Hand what was appended to the writer without waiting for it."""
+    def flush(self, *, now: bool = False) -> None:
+        """Hand what was appended to the writer without waiting for it.
+
+        Records nobody waits on (marks, ticks) are handed over every `FLUSH_EVERY` at most, or
+        once `FLUSH_ROWS` wait: each hand-over wakes the writer, and a writer woken for every drain
+        competes with the event loop for the interpreter; a longer wait would make the commit
+        before a flatten carry more of them (bench/breach_latency.py, bench/kill_latency.py).
+        `now`: hand over at once.
+        """
         if not self._rows:
             return
+        if not now and len(self._rows) < FLUSH_ROWS:
+            waited = time.monotonic() - self._handed_at
+            if waited < FLUSH_EVERY:
+                self._flush_later(FLUSH_EVERY - waited)
+                return
         rows, self._rows = self._rows, []
+        self._handed_at = time.monotonic()
         with self._cond:
             self._queue.extend(rows)
             self._cond.notify_all()
+
+    def _flush_later(self, delay: float) -> None:
+        """Hand over what waits once `delay` has passed, even if nothing else is appended."""
+        loop = self._loop
+        if self._flush_timer is not None or loop is None or loop.is_closed():
+            return
+
+        def due() -> None:
+            self._flush_timer = None
+            self.flush(now=True)
+
+        self._flush_timer = loop.call_later(delay, due)
 
     def commit(self, timeout: float | None = None) -> bool:
         """Hand everything appended to the writer and wait until it is durable.
@@ -444,7 +474,7 @@ class Journal:
         `timeout` (default: the journal's sync timeout) when the writer has not finished: the caller
         acts either way. Never raises for a storage fault.
         """
-        self.flush()
+        self.flush(now=True)
         target = self._last_seq
         wait = self._sync_timeout if timeout is None else timeout
         with self._cond:
@@ -623,7 +653,10 @@ class Journal:
         Returns the records that could not be written (empty when all are durable); the caller
         says so and keeps them. Never raises for a storage fault. Releases the one-writer lock.
         """
-        self.flush()
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        self.flush(now=True)
         with self._cond:
             self._cond.wait_for(lambda: not self._queue or not self._health.writable, timeout)
             self._stopping = True
