@@ -54,7 +54,7 @@ from kill_latency import KillDesk, pct
 from PySide6.QtCore import QTimer
 from ui_firehose import MarkFirehose, prefill_history
 
-from propdesk.runtime.control import ControlServer
+from propdesk.runtime.control_server import ControlServer
 from propdesk.runtime.engine import Runtime, RuntimeControl
 from propdesk.runtime.killswitch import FlattenResult
 from propdesk.ui.app import create_app

@@ -35,7 +35,8 @@ from propdesk.headless import Printer, print_summary
 from propdesk.resources import load_instruments, load_profiles
 from propdesk.runtime.accounts import AccountSetup
 from propdesk.runtime.clock import ScaledClock
-from propdesk.runtime.control import AlreadyRunning, ControlServer, default_socket_path
+from propdesk.runtime.control import AlreadyRunning, default_socket_path
+from propdesk.runtime.control_server import ControlServer
 from propdesk.runtime.engine import Runtime, RuntimeControl
 from propdesk.runtime.journal import Journal, JournalError
 from propdesk.runtime.journal.files import close_journal, open_journal, restore_or_move_aside

@@ -267,24 +267,26 @@ def _control(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from propdesk.runtime import control
+    from propdesk.runtime.control_client import call
+    from propdesk.runtime.control_text import format_status
 
-    result = control.call({"cmd": "status"}, timeout=args.timeout)
-    _print(out, _json(result) if args.json else control.format_status(result))
+    result = call({"cmd": "status"}, timeout=args.timeout)
+    _print(out, _json(result) if args.json else format_status(result))
     return EXIT_OK
 
 
 def _flatten(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from propdesk.runtime import control
+    from propdesk.runtime.control_client import call
+    from propdesk.runtime.control_text import format_flatten
 
-    result = control.call({"cmd": "flatten", "scope": _scope(args)}, timeout=args.timeout)
-    _print(out, _json(result) if args.json else control.format_flatten(result))
+    result = call({"cmd": "flatten", "scope": _scope(args)}, timeout=args.timeout)
+    _print(out, _json(result) if args.json else format_flatten(result))
     all_flat = all(r.get("flat") is True for r in result.get("results", []))
     return EXIT_OK if all_flat else EXIT_FAILED
 
 
 def _unlock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from propdesk.runtime import control
+    from propdesk.runtime.control_client import call
 
     confirm = args.confirm
     if confirm is None:
@@ -294,7 +296,7 @@ def _unlock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"Unlock {args.account}? Its strategy may trade again at once. "
             "Type the account again to confirm: "
         ).strip()
-    result = control.call(
+    result = call(
         {"cmd": "unlock", "account": args.account, "confirm": confirm}, timeout=args.timeout
     )
     _print(out, _json(result) if args.json else f"{result['account']}: {result['state']}")

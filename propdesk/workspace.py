@@ -37,7 +37,8 @@ from propdesk.domain.instruments import InstrumentBook
 from propdesk.resources import load_instruments, load_profiles
 from propdesk.runtime.accounts import AccountSetup, setup_to_json
 from propdesk.runtime.clock import SteadyClock
-from propdesk.runtime.control import AlreadyRunning, ControlServer
+from propdesk.runtime.control import AlreadyRunning
+from propdesk.runtime.control_server import ControlServer
 from propdesk.runtime.engine import Runtime, RuntimeControl
 from propdesk.runtime.journal import Journal
 from propdesk.runtime.journal.files import close_journal, open_journal, restore_or_move_aside

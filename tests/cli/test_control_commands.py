@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from propdesk.cli import main
-from propdesk.runtime.control import ControlServer, FlattenScope, UnknownScope
+from propdesk.runtime.control import FlattenScope, UnknownScope
+from propdesk.runtime.control_server import ControlServer
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="Unix socket transport")
 

@@ -396,15 +396,15 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, every: f
 
 
 def ping(workdir: Path, timeout: float = 2.0) -> dict[str, Any]:
-    from propdesk.runtime import control
+    from propdesk.runtime.control_client import call
 
-    return control.call({"cmd": "ping"}, path=socket_path(workdir), timeout=timeout)
+    return call({"cmd": "ping"}, path=socket_path(workdir), timeout=timeout)
 
 
 def status(workdir: Path, timeout: float = 10.0) -> dict[str, Any]:
-    from propdesk.runtime import control
+    from propdesk.runtime.control_client import call
 
-    return control.call({"cmd": "status"}, path=socket_path(workdir), timeout=timeout)
+    return call({"cmd": "status"}, path=socket_path(workdir), timeout=timeout)
 
 
 # -- the console on a real X display: Xvfb, xdotool, and what the screen shows ------------------

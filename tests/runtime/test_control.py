@@ -20,24 +20,21 @@ from typing import Any
 import pytest
 
 from propdesk.domain.risk_state import GuardState
-from propdesk.runtime import control
+from propdesk.runtime import control, control_client, control_server
 from propdesk.runtime.control import (
-    MAX_CONNECTIONS,
     MAX_LINE,
     AlreadyRunning,
     ControlError,
     ControlRefused,
-    ControlServer,
     ControlTimeout,
     ControlUnavailable,
     FlattenScope,
     UnknownScope,
-    call,
     default_socket_path,
-    format_flatten,
-    format_status,
-    request,
 )
+from propdesk.runtime.control_client import call, request
+from propdesk.runtime.control_server import MAX_CONNECTIONS, ControlServer
+from propdesk.runtime.control_text import format_flatten, format_status
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="Unix socket transport")
 
@@ -256,7 +253,7 @@ async def test_a_different_peer_uid_is_refused(
     server: ControlServer, handler: FakeHandler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A raw connection: request() would refuse first, on its own check of the server's uid.
-    monkeypatch.setattr(control, "peer_uid", lambda sock: os.geteuid() + 1)
+    monkeypatch.setattr(control_server, "peer_uid", lambda sock: os.geteuid() + 1)
     conn = await Conn.open(server.path)
     try:
         await conn.send({"id": 1, "cmd": "status"})
@@ -334,7 +331,7 @@ async def test_the_client_refuses_a_server_of_another_uid_and_sends_nothing(
 ) -> None:
     listener = await Listener().start(sock_dir / "c.sock")
     other = os.geteuid() + 1
-    monkeypatch.setattr(control, "peer_uid", lambda sock: other)
+    monkeypatch.setattr(control_client, "peer_uid", lambda sock: other)
     try:
         with pytest.raises(ControlError, match=rf"served by uid {other}.*nothing was sent"):
             await request(
@@ -648,7 +645,7 @@ async def test_one_connection_over_the_cap_is_told_why_and_closed(
             await conn.send({"id": 2, "cmd": "ping"})
             assert (await conn.recv())["ok"] is True
 
-        with caplog.at_level("WARNING", logger="propdesk.runtime.control"):
+        with caplog.at_level("WARNING", logger="propdesk.runtime.control_server"):
             extra = await Conn.open(server.path)
             try:
                 reply = await extra.recv()
@@ -752,7 +749,7 @@ async def test_a_client_that_leaves_its_reply_unread_is_dropped(
     handler.status_result = {"blob": "x" * (8 * 1024 * 1024)}
     conn = await Conn.open(quick_server.path)
     try:
-        with caplog.at_level("WARNING", logger="propdesk.runtime.control"):
+        with caplog.at_level("WARNING", logger="propdesk.runtime.control_server"):
             await until(lambda: quick_server.open_connections == 1, "the server to take it")
             await conn.send({"id": 1, "cmd": "status"})
             await until(lambda: quick_server.open_connections == 0, "the connection to be dropped")
@@ -791,7 +788,7 @@ async def test_an_unknown_account_is_answered_in_plain_words(
 ) -> None:
     handler.flatten_fails_with = UnknownScope.accounts(["sim:NOPE"], ["sim:demo-1"])
     with (
-        caplog.at_level("INFO", logger="propdesk.runtime.control"),
+        caplog.at_level("INFO", logger="propdesk.runtime.control_server"),
         pytest.raises(ControlRefused) as caught,
     ):
         await request(
@@ -838,7 +835,7 @@ async def test_a_stale_socket_file_is_replaced(
         await request({"cmd": "ping"}, path=path, timeout=WAIT)
 
     srv = ControlServer(handler, path)
-    with caplog.at_level("INFO", logger="propdesk.runtime.control"):
+    with caplog.at_level("INFO", logger="propdesk.runtime.control_server"):
         await asyncio.wait_for(srv.start(), WAIT)
     assert f"removing stale socket {path}" in caplog.text
     try:
@@ -909,7 +906,8 @@ async def test_call_from_a_separate_process(server: ControlServer, handler: Fake
     # A real second process, finding the socket through PROPDESK_CONTROL as `propdesk flatten` would.
     script = (
         "import json\n"
-        "from propdesk.runtime.control import call, format_flatten\n"
+        "from propdesk.runtime.control_client import call\n"
+        "from propdesk.runtime.control_text import format_flatten\n"
         "result = call({'cmd': 'flatten', 'scope': {'accounts': ['sim:demo-1']}}, timeout=5)\n"
         "print(json.dumps(result))\n"
         "print(format_flatten(result))\n"
@@ -938,7 +936,8 @@ async def test_call_from_a_separate_process(server: ControlServer, handler: Fake
 async def test_a_separate_process_sees_unavailable(sock_dir: Path) -> None:
     script = (
         "import sys\n"
-        "from propdesk.runtime.control import ControlUnavailable, call\n"
+        "from propdesk.runtime.control import ControlUnavailable\n"
+        "from propdesk.runtime.control_client import call\n"
         "try:\n"
         "    call({'cmd': 'status'})\n"
         "except ControlUnavailable as exc:\n"

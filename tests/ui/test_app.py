@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QSize
 
 from propdesk.app import build_demo_workspace
-from propdesk.runtime import control
+from propdesk.runtime import control_client
 from propdesk.ui.app import ErrorHook, Options, run
 
 
@@ -41,7 +41,9 @@ def test_a_timed_run_serves_the_control_socket_and_stops_cleanly(qapp, tmp_path:
         async def ask_status() -> None:
             # A client on the side, as `propdesk status` would be; the socket listens once
             # start() has returned, so no wait is needed.
-            replies.append(await control.request({"cmd": "status"}, path=socket, timeout=10.0))
+            replies.append(
+                await control_client.request({"cmd": "status"}, path=socket, timeout=10.0)
+            )
 
         options = Options(run_for=2.5)
 
