@@ -18,14 +18,8 @@ from typing import Any
 import tomlkit
 from platformdirs import user_config_dir
 
-from propdesk.config.model import (
-    NESTED_TOO_DEEP,
-    Config,
-    ConfigError,
-    Issue,
-    config_to_data,
-    parse_config,
-)
+from propdesk.config.model import Config, ConfigError, Issue, config_to_data
+from propdesk.config.parse import NESTED_TOO_DEEP, parse_config
 from propdesk.config.secrets import SecretStore
 from propdesk.domain.firms import ProfileSet
 

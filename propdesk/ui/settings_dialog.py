@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from propdesk.config.model import Config, ConfigError, Issue, config_to_data, parse_config
+from propdesk.config.model import Config, ConfigError, Issue, config_to_data
+from propdesk.config.parse import parse_config
 from propdesk.config.secrets import NoSecureKeyring, SecretStore
 from propdesk.config.store import save_config
 from propdesk.domain.firms import ProfileSet

@@ -17,8 +17,8 @@ from propdesk.config.model import (
     Environment,
     account_profile,
     config_to_data,
-    parse_config,
 )
+from propdesk.config.parse import parse_config
 from propdesk.domain.firms import ProfileSet
 
 

@@ -219,7 +219,7 @@ def test_a_secret_looking_key_anywhere_is_refused_without_showing_it(
 
 
 def test_every_brokers_secret_is_a_secret_looking_key() -> None:
-    from propdesk.config.model import is_secret_key
+    from propdesk.config.parse import is_secret_key
 
     for spec in BROKERS.values():
         for secret in spec.secrets:
