@@ -34,10 +34,11 @@ from propdesk.domain.guard import ActionType
 from propdesk.domain.protocol import Protocol
 from propdesk.resources import load_instruments, load_profiles
 from propdesk.runtime.accounts import AccountSetup, LiveAccount, risk_for, setup_from_json
-from propdesk.runtime.engine import SNAPSHOT_EVERY, SNAPSHOT_EVERY_CLOCK, Runtime
+from propdesk.runtime.engine import Runtime
 from propdesk.runtime.journal import Journal, rebuild
 from propdesk.runtime.journal.files import close_journal, open_journal
 from propdesk.runtime.journal.rebuild import Counters, snapshot_payload
+from propdesk.runtime.journal_upkeep import SNAPSHOT_EVERY, SNAPSHOT_EVERY_CLOCK
 
 CT = ZoneInfo("America/Chicago")
 DAY_START = datetime(2026, 11, 22, 17, 0, tzinfo=CT)  # Sunday 17:00 CT: Monday's trading day

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from propdesk.brokers.base import (
     AccountFill,
@@ -35,7 +34,7 @@ from propdesk.brokers.base import (
     Snapshot,
     WorkingOrder,
 )
-from propdesk.domain.calendar import Closure, TradingCalendar
+from propdesk.domain.calendar import Closure
 from propdesk.domain.clock import Clock
 from propdesk.domain.events import (
     AccountEvent,
@@ -61,8 +60,9 @@ from propdesk.runtime.clock import WatchedClock
 from propdesk.runtime.collector import COLLECTOR
 from propdesk.runtime.control import FlattenScope, UnknownScope
 from propdesk.runtime.inbox import Inbox
-from propdesk.runtime.journal import Journal, JournalHealth, rebuild
+from propdesk.runtime.journal import Journal, rebuild
 from propdesk.runtime.journal.rebuild import Counters, snapshot_payload
+from propdesk.runtime.journal_upkeep import JournalUpkeep
 from propdesk.runtime.killswitch import FlattenResult, KillSwitch
 from propdesk.runtime.notices import (
     ActionTaken,
@@ -75,26 +75,16 @@ from propdesk.runtime.notices import (
     StateChanged,
     Topic,
 )
+from propdesk.runtime.services import ServiceKeeper
 from propdesk.runtime.supervisor import RestoredCallback, Supervisor
 
 log = logging.getLogger(__name__)
 
-# Seconds before a crashed service task starts again, by how many times it has crashed.
-_RESTART_BACKOFF = (0.0, 0.1, 1.0, 5.0)
 _EVENT_ALERT_EVERY = timedelta(minutes=1)
 # At stop, the last records get this long to reach the file (the journal's close waits again).
 _STOP_COMMIT_TIMEOUT = 5.0
-# Journal snapshots: every so many records, and every so much clock time with records since; a
-# restart replays what came after the last one.
-SNAPSHOT_EVERY = 20_000
-SNAPSHOT_EVERY_CLOCK = timedelta(minutes=10)
 # Fill ids a snapshot keeps (a broker's snapshot after a reconnect lists the session's fills).
 _FILL_IDS_KEPT = timedelta(days=7)
-_CT = ZoneInfo("America/Chicago")  # times in alerts: exchange time, as the firms state their rules
-# A system clock this far behind the journal's last record at a restart is an alarm.
-_CLOCK_BEHIND = timedelta(seconds=5)
-# A new day's journal file that could not be started is tried again this much later.
-_ROTATE_RETRY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,14 +95,6 @@ class _Decided:
     actions: list[Action]
     changed: StateChanged | None  # the notice of its state change, as of the decision
     ts: datetime
-
-
-def _duration(span: timedelta) -> str:
-    minutes = round(span.total_seconds() / 60)
-    if minutes < 1:
-        return f"{span.total_seconds():.0f} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 class Runtime:
@@ -148,12 +130,12 @@ class Runtime:
         self._event_alerts: dict[tuple[str, str, str], datetime] = {}
         self._open_flattens: set[str] = set()  # a flatten sent, its result not yet journaled
         self._interrupted: set[str] = set()  # flattens a restart cut short, re-issued on connect
-        self._calendar = TradingCalendar()  # the CME day: one journal file per trading day
-        self._rotate_after: datetime | None = None  # a failed change of file waits until then
-        self.rebuilt_from: int | None = None  # the snapshot the last restore started from
-        self._snapshot_at: datetime | None = None  # clock time of the journal's last snapshot
         self._start_alerts: list[Alert] = []  # found while restoring, said once subscribers listen
-        self.restarts: dict[str, int] = {}  # service task name -> crashes so far
+        self._keeper = ServiceKeeper(clock, self.notices)
+        self.restarts = self._keeper.restarts  # service task name -> crashes so far
+        self._upkeep = JournalUpkeep(
+            journal, self.notices, clock, lambda now, ids: self.snapshot_payload(now, fill_ids=ids)
+        )
         self.started = False
 
     # -- lifetime -------------------------------------------------------------------------------
@@ -173,12 +155,10 @@ class Runtime:
                 continue
             await self._reconcile(broker.name, snapshot, None)
         loop = asyncio.get_running_loop()
-        self.journal.watch(self._on_journal_health)
-        if not self.journal.health.writable:
-            self._on_journal_health(self.journal.health)
-        self._tasks.append(self._service("event drain", self._drain, self._resync))
-        self._tasks.append(self._service("clock ticks", self._ticks))
-        self._tasks.append(self._service("journal checkpoints", self._checkpoints))
+        self._upkeep.watch()
+        self._tasks.append(self._keeper.start("event drain", self._drain, self._resync))
+        self._tasks.append(self._keeper.start("clock ticks", self._ticks))
+        self._tasks.append(self._keeper.start("journal checkpoints", self._upkeep.checkpoints))
         for broker in self.brokers.values():
             supervisor = Supervisor(
                 broker,
@@ -228,48 +208,6 @@ class Runtime:
         self.journal.commit(timeout=_STOP_COMMIT_TIMEOUT)
         self.started = False
 
-    # -- services: a task that crashes is an alarm and is started again ---------------------------
-    def _service(
-        self,
-        name: str,
-        body: Callable[[], Awaitable[None]],
-        before_restart: Callable[[], Awaitable[None]] | None = None,
-    ) -> asyncio.Task[None]:
-        task = self._keep_running(name, body, before_restart)
-        return asyncio.get_running_loop().create_task(task, name=name)
-
-    async def _keep_running(
-        self,
-        name: str,
-        body: Callable[[], Awaitable[None]],
-        before_restart: Callable[[], Awaitable[None]] | None,
-    ) -> None:
-        """Run `body` for the runtime's life; a crash is a critical alert, then a restart."""
-        crashes = 0
-        while True:
-            try:
-                if crashes and before_restart is not None:
-                    await before_restart()
-                await body()
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                crashes += 1
-                log.exception("runtime task %r crashed (%d)", name, crashes)
-                self.restarts[name] = crashes
-                self.notices.emit(
-                    Alert(
-                        self.clock.now(),
-                        Level.CRITICAL,
-                        f"internal error: the {name} task crashed ({exc!r}); restarted "
-                        f"(crash {crashes}). Check that the accounts are watched.",
-                        topic=Topic.TASK,
-                    )
-                )
-                # Straight back for a one-off; a task that keeps crashing backs off a little.
-                await asyncio.sleep(_RESTART_BACKOFF[min(crashes, len(_RESTART_BACKOFF)) - 1])
-
     async def _resync(self) -> None:
         """Re-read every connected broker: what a crashed drain dropped comes back from the source."""
         for name, broker in self.brokers.items():
@@ -280,28 +218,6 @@ class Runtime:
                 await self._reconcile(name, await broker.snapshot(), None)
             except Exception:
                 log.exception("re-reading %s after a crash", name)
-
-    def _on_journal_health(self, health: JournalHealth) -> None:
-        now = self.clock.now()
-        path = self.journal.path
-        if health.writable:
-            text = (
-                f"journal writable again: {health.written} record(s) kept in memory written to "
-                f"{path}"
-            )
-            self.notices.emit(Alert(now, Level.INFO, text, topic=Topic.JOURNAL))
-        else:
-            text = (
-                f"journal not writable: running without durability — {health.reason}. propdesk "
-                f"keeps acting (flatten, cancel, lock); {health.pending} record(s) wait in memory "
-                f"for {path}."
-            )
-            self.notices.emit(Alert(now, Level.CRITICAL, text, topic=Topic.JOURNAL))
-        self.journal.record_notice(
-            now,
-            {"type": "journal", "writable": health.writable, "reason": health.reason},
-        )
-        self.journal.flush()
 
     def restore(self) -> None:
         """Rebuild every account from the journal (once); new accounts are registered in it.
@@ -318,29 +234,9 @@ class Runtime:
             lambda _ref, config: risk_for(setup_from_json(config), self._closures),
             self.instruments,
         )
-        self.rebuilt_from = rebuilt.snapshot_seq
         in_file = self.journal.fill_ids()  # the fills before the snapshot, for the dedupe
-        # The cadence goes on across restarts: a crash loop must not grow the tail without end.
-        self.journal.since_snapshot = rebuilt.last_seq - (rebuilt.snapshot_seq or 0)
-        self._snapshot_at = rebuilt.snapshot_ts
         now = self.clock.now()
-        if rebuilt.last_ts is not None and now < rebuilt.last_ts - _CLOCK_BEHIND:
-            # Time going back would not unlock anything (days never go back, locks keep their
-            # end), but cutoffs would come late: the trader must hear of it.
-            self._start_alerts.append(
-                Alert(
-                    now,
-                    Level.CRITICAL,
-                    f"clock: the system clock ({now.astimezone(_CT):%Y-%m-%d %H:%M:%S} CT) is "
-                    "behind the journal's last record "
-                    f"({rebuilt.last_ts.astimezone(_CT):%Y-%m-%d %H:%M:%S} CT) "
-                    "by "
-                    + _duration(rebuilt.last_ts - now)
-                    + ". Locks and day baselines are kept; "
-                    "check the system clock (NTP) before trading.",
-                    topic=Topic.CLOCK,
-                )
-            )
+        self._start_alerts += self._upkeep.restored(rebuilt, now)
         for setup in self._setups:
             key = str(setup.ref)
             risk = rebuilt.accounts.get(key)
@@ -363,8 +259,6 @@ class Runtime:
             self._by_broker.setdefault(setup.ref.broker, []).append(account)
             if key in rebuilt.open_flattens or risk.status.state is GuardState.FLATTENING:
                 self._interrupted.add(key)
-        if self.journal.day is None:
-            self.journal.set_day(self._calendar.trading_day(now))
         self.journal.flush()
 
     # -- the event path -------------------------------------------------------------------------
@@ -618,7 +512,7 @@ class Runtime:
 
     def tick(self, now: datetime) -> None:
         """Advance every account to `now`; journaled only when time changed something."""
-        self._keep_journal(now)
+        self._upkeep.keep(now)
         changed: list[tuple[LiveAccount, list[Action], GuardState]] = []
         tick = ClockTick(now)
         for account in self.accounts.values():
@@ -635,31 +529,6 @@ class Runtime:
                 self._handle(account, actions, before_state, now)
         self.journal.flush()
 
-    def _keep_journal(self, now: datetime) -> None:
-        """A snapshot every so many records; a new file when a new trading day starts."""
-        journal = self.journal
-        day = self._calendar.trading_day(now)
-        if journal.switch_failed is not None:
-            log.error("journal: no new file for %s yet: %s", day, journal.switch_failed)
-            journal.switch_failed = None
-            self._rotate_after = now + _ROTATE_RETRY
-        due = self._rotate_after is None or now >= self._rotate_after
-        new_day = journal.day is not None and journal.day != day
-        if (
-            new_day
-            and due
-            and not journal.rotating
-            and journal.rotate(day, now, self.snapshot_payload(now, fill_ids=True))
-        ):
-            self._snapshot_at = now
-            return
-        if journal.since_snapshot >= SNAPSHOT_EVERY or (
-            journal.since_snapshot
-            and (self._snapshot_at is None or now - self._snapshot_at >= SNAPSHOT_EVERY_CLOCK)
-        ):
-            journal.record_snapshot(now, self.snapshot_payload(now))
-            self._snapshot_at = now
-
     def snapshot_payload(self, now: datetime, *, fill_ids: bool = False) -> dict[str, Any]:
         """Every account's state as of now, for a journal snapshot (the first of a day's file
         carries the recent fill ids: they are in the earlier files)."""
@@ -675,24 +544,6 @@ class Runtime:
             self._open_flattens | self._interrupted,
             {key: Counters(a.fills, a.flattens, a.locks) for key, a in self.accounts.items()},
         )
-
-    async def _checkpoints(self, every: float = 5.0) -> None:
-        """Keep the WAL short, off the event loop's thread (real seconds, whatever the clock).
-
-        A checkpoint that fails (a full disk) is logged once until one succeeds again: the
-        journal's own health alert is what tells the trader.
-        """
-        failing = ""
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await asyncio.to_thread(self.journal.checkpoint)
-            except Exception as exc:
-                if repr(exc) != failing:
-                    log.warning("journal checkpoint failed: %r", exc)
-                failing = repr(exc)
-            else:
-                failing = ""
 
     # -- links ----------------------------------------------------------------------------------
     def _on_link(self, event: LinkEvent) -> None:
@@ -767,14 +618,13 @@ class Runtime:
             f"flatten interrupted by a restart — re-issued (the account was {status.state.name}: "
             f"{status.reason})"
         )
+        action = Action(ActionType.FLATTEN, text, status.rule or "restart")
         self.journal.record_notice(
             now, {"type": "flatten_resumed", "state": status.state.name}, account.key
         )
-        self.journal.commit()
-        self.notices.emit(Alert(now, Level.CRITICAL, text, account.key, topic=Topic.RESTORE))
-        action = Action(ActionType.FLATTEN, text, status.rule or "restart")
         self.journal.record_action(now, account.key, action, status.state.name)
-        self.journal.commit()
+        self.journal.commit()  # both durable before the requests leave, in one commit
+        self.notices.emit(Alert(now, Level.CRITICAL, text, account.key, topic=Topic.RESTORE))
         self.notices.emit(ActionTaken(now, account.key, action))
         self._execute(account, action, now)
 

@@ -28,15 +28,15 @@ from propdesk.domain.firms import ProfileSet
 from propdesk.domain.guard import GuardState
 from propdesk.domain.instruments import InstrumentBook
 from propdesk.domain.protocol import Protocol
-from propdesk.runtime import engine as engine_module
+from propdesk.runtime import journal_upkeep
 from propdesk.runtime.accounts import AccountSetup, risk_for, setup_from_json
 from propdesk.runtime.clock import ScaledClock
 from propdesk.runtime.control import FlattenScope
 from propdesk.runtime.engine import Runtime
 from propdesk.runtime.journal import Journal, rebuild
+from propdesk.runtime.journal.disk import create_journal_file, read_high_water, side_file
 from propdesk.runtime.journal.files import JournalDamaged, close_journal, diagnose, open_journal
 from propdesk.runtime.journal.lock import JournalInUse
-from propdesk.runtime.journal.store import create_journal_file, read_high_water, side_file
 from propdesk.runtime.notices import Alert, FillBooked, FlattenFinished, Notice, StateChanged, Topic
 
 CT = ZoneInfo("America/Chicago")
@@ -333,7 +333,7 @@ async def test_a_snapshot_and_its_tail_rebuild_what_every_record_does(
     instruments: InstrumentBook,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(engine_module, "SNAPSHOT_EVERY", 40)
+    monkeypatch.setattr(journal_upkeep, "SNAPSHOT_EVERY", 40)
     path = tmp_path / "j.sqlite"
     desk = await start_desk(Journal(path), exchange, profiles, instruments)
     for ref in desk.refs:

@@ -6,13 +6,9 @@ crashed process had for every committed record (locks, day baselines, high-water
 """
 
 from propdesk.runtime.journal.codec import JournalError, decode_event, encode_event
+from propdesk.runtime.journal.disk import SCHEMA_VERSION
 from propdesk.runtime.journal.rebuild import AccountFactory, Rebuilt, rebuild
-from propdesk.runtime.journal.store import (
-    SCHEMA_VERSION,
-    Journal,
-    JournalHealth,
-    Record,
-)
+from propdesk.runtime.journal.store import Journal, JournalHealth, Record
 
 __all__ = [
     "SCHEMA_VERSION",

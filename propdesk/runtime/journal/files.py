@@ -22,11 +22,9 @@ from urllib.parse import quote
 from platformdirs import user_state_dir
 
 from propdesk.runtime.journal.codec import JournalError
-from propdesk.runtime.journal.lock import JournalLock
-from propdesk.runtime.journal.store import (
+from propdesk.runtime.journal.disk import (
     READABLE_SCHEMAS,
     SQLITE_HEADER,
-    Journal,
     Row,
     fsync_dir,
     read_high_water,
@@ -34,6 +32,8 @@ from propdesk.runtime.journal.store import (
     unwritten_to_jsonl,
     utc_stamp,
 )
+from propdesk.runtime.journal.lock import JournalLock
+from propdesk.runtime.journal.store import Journal
 
 log = logging.getLogger(__name__)
 

@@ -62,10 +62,6 @@ class JournalLock:
                 os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         return cls(path, fd)
 
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
     def release(self) -> None:
         """Let go (closing the descriptor releases the lock); the file stays, empty of meaning."""
         fd, self._fd = self._fd, None

@@ -35,24 +35,31 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from propdesk.domain.events import AccountEvent, Mark
 from propdesk.domain.guard import Action
 from propdesk.runtime.journal.codec import JournalError, encode_event
+from propdesk.runtime.journal.disk import (
+    INSERT,
+    READABLE_SCHEMAS,
+    SCHEMA,
+    Row,
+    archive_path,
+    connect_existing,
+    create_journal_file,
+    describe_error,
+    fsync_dir,
+    refuses_writes,
+    side_file,
+)
 
 if TYPE_CHECKING:
     from propdesk.runtime.journal.lock import JournalLock
 
 log = logging.getLogger(__name__)
-
-# Version 2 files may start with a snapshot instead of the account registrations (one file per
-# trading day); version 1 files hold every record since the first and are still read.
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)
 
 # How long `commit()` waits for the writer before the runtime acts without durability. A commit
 # takes well under a millisecond on a local disk (bench/); only a stalled file system gets here.
@@ -65,40 +72,7 @@ FLUSH_ROWS = 256
 # Records in one transaction at most: a long outage's backlog goes in steps that each fit the disk.
 _MAX_BATCH = 5_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts TEXT NOT NULL,
-    kind TEXT NOT NULL,       -- account | event | mark | tick | action | notice | snapshot
-    account TEXT,             -- "broker:account-id" for per-account records
-    broker TEXT,              -- for marks: applied to every account of that broker
-    payload TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS snapshots ON records(seq) WHERE kind = 'snapshot';
-CREATE INDEX IF NOT EXISTS fills ON records(account, json_extract(payload, '$.fill_id'))
-    WHERE kind = 'event' AND json_extract(payload, '$.type') = 'fill';
-"""
-_INSERT = "INSERT INTO records (seq, ts, kind, account, broker, payload) VALUES (?, ?, ?, ?, ?, ?)"
-SQLITE_HEADER = b"SQLite format 3\x00"
-
-Row = tuple[int, str, str, str | None, str | None, str]
 ConnectionFactory = Callable[[Path], sqlite3.Connection]
-
-
-def side_file(path: Path, suffix: str) -> Path:
-    """A file that belongs to the journal at `path`: `<name>.lock`, `<name>.seq`, `<name>.next`."""
-    return path.with_name(f"{path.name}.{suffix}")
-
-
-def archive_path(path: Path, day: date) -> Path:
-    """Where a finished day's file goes: `journal.2026-12-03.sqlite` beside `journal.sqlite`."""
-    base = path.with_name(f"{path.stem}.{day.isoformat()}{path.suffix}")
-    candidate, n = base, 1
-    while candidate.exists():  # never over an older archive (a day rotated twice)
-        n += 1
-        candidate = base.with_name(f"{path.stem}.{day.isoformat()}-{n}{path.suffix}")
-    return candidate
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,93 +118,6 @@ class _Switch:
 _Item = Row | _Meta | _Switch
 
 
-def _connect_existing(path: Path) -> sqlite3.Connection:
-    """Read-write, never creating: a journal that went missing is an error, never a new file.
-
-    isolation_level=None: transactions are opened and committed explicitly, in batches.
-    """
-    uri = f"file:{quote(str(path))}?mode=rw"
-    return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or a new file in `directory` durable (where the OS allows opening one)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def create_journal_file(path: Path, *, day: date | None = None, first: Row | None = None) -> None:
-    """A new journal at `path`, user-only (0600), made at a temporary name and renamed into place.
-
-    Nobody ever sees a half-made journal: a 0-byte or schema-less file at `path` is never one of
-    ours. Refuses to replace a file that exists.
-    """
-    if path.exists():
-        raise FileExistsError(f"{path} exists; a journal is never replaced")
-    temp = path.with_name(f"{path.name}.new-{os.getpid()}")
-    fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    os.close(fd)
-    db = sqlite3.connect(temp, isolation_level=None)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.executescript(_SCHEMA)
-        db.execute("BEGIN")
-        db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        if day is not None:
-            db.execute("INSERT INTO meta VALUES ('day', ?)", (day.isoformat(),))
-        if first is not None:
-            db.execute(_INSERT, first)
-        db.execute("COMMIT")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        db.close()
-    with open(temp, "rb") as done:
-        os.fsync(done.fileno())
-    if path.exists():
-        raise FileExistsError(f"{path} appeared while a new journal was made; it is left alone")
-    os.rename(temp, path)
-    fsync_dir(path.parent)
-
-
-def describe_error(exc: BaseException) -> str:
-    """The storage error in a trader's words, with SQLite's or the OS's own text after it."""
-    text = str(exc) or type(exc).__name__
-    lowered = text.lower()
-    if "full" in lowered:
-        return f"the disk is full ({text})"
-    if "readonly" in lowered or "read-only" in lowered or "permission" in lowered:
-        return f"the file cannot be written ({text})"
-    if "i/o" in lowered or "disk" in lowered:
-        return f"the disk does not answer ({text})"
-    return text
-
-
-def _refuses_writes(path: Path) -> str | None:
-    """Why the journal's files cannot be opened for writing, if they cannot (None: they can)."""
-    for file in (Path(f"{path}-wal"), path):
-        if not file.exists():
-            continue
-        try:
-            fd = os.open(file, os.O_WRONLY | os.O_APPEND)
-        except OSError as exc:
-            return f"{file.name}: {exc.strerror or exc}"
-        os.close(fd)
-    return None
-
-
-def read_high_water(path: Path) -> int | None:
-    """The last sequence number a previous run wrote to the journal at `path` (None: unknown)."""
-    try:
-        text = side_file(path, "seq").read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError):
-        return None
-    return int(text) if text.isdigit() else None
-
-
 class Journal:
     """Append on the event loop's thread, `commit()` before acting; the writer thread does the rest."""
 
@@ -240,7 +127,7 @@ class Journal:
         *,
         sync_timeout: float = SYNC_TIMEOUT,
         retry_every: float = RETRY_EVERY,
-        connect: ConnectionFactory = _connect_existing,
+        connect: ConnectionFactory = connect_existing,
         lock: JournalLock | None = None,
     ) -> None:
         self.path = Path(path)
@@ -279,7 +166,7 @@ class Journal:
         db = self._reader()
         try:
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            db.executescript(SCHEMA)
         except sqlite3.OperationalError:
             pass  # read-only: it is still read; the writer reports the fault on its first write
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
@@ -299,7 +186,7 @@ class Journal:
             with self._cond:  # never open the file the writer is about to rename
                 self._cond.wait_for(lambda: not self._switching)
             with self._files:
-                self._db = _connect_existing(self.path)
+                self._db = connect_existing(self.path)
         return self._db
 
     def _close_reader(self) -> None:
@@ -520,7 +407,7 @@ class Journal:
                     db = self._open_writer()
                 if rows:
                     db.execute("BEGIN IMMEDIATE")
-                    db.executemany(_INSERT, rows)
+                    db.executemany(INSERT, rows)
                     db.execute("COMMIT")
                 if isinstance(command, _Meta):
                     db.execute(
@@ -564,7 +451,7 @@ class Journal:
 
     def _write_failed(self, exc: BaseException) -> None:
         reason = describe_error(exc)
-        if "i/o" in str(exc).lower() and (refused := _refuses_writes(self.path)):
+        if "i/o" in str(exc).lower() and (refused := refuses_writes(self.path)):
             # SQLite says only "disk I/O error"; the file system says why (immutable, read-only).
             reason = f"the file cannot be written ({refused}; SQLite: {exc})"
         with self._cond:
@@ -690,7 +577,7 @@ class Journal:
         Returns (WAL frames, frames checkpointed). Uses its own connection.
         """
         with self._files:
-            db = _connect_existing(self.path)
+            db = connect_existing(self.path)
             try:
                 _busy, frames, done = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 return int(frames), int(done)
@@ -704,10 +591,6 @@ class Journal:
 
     def last_ts(self) -> datetime | None:
         row = self._reader().execute("SELECT ts FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        return None if row is None else datetime.fromisoformat(row[0])
-
-    def first_ts(self) -> datetime | None:
-        row = self._reader().execute("SELECT ts FROM records ORDER BY seq LIMIT 1").fetchone()
         return None if row is None else datetime.fromisoformat(row[0])
 
     def last_snapshot_seq(self) -> int | None:
@@ -762,19 +645,3 @@ class Journal:
 
     def integrity_check(self) -> str:
         return str(self._reader().execute("PRAGMA integrity_check").fetchone()[0])
-
-
-def unwritten_to_jsonl(rows: list[Row]) -> str:
-    """Records that never reached the file, one JSON object a line, for the trader to keep."""
-    keys = ("seq", "ts", "kind", "account", "broker", "payload")
-    lines = []
-    for row in rows:
-        item = dict(zip(keys, row, strict=True))
-        item["payload"] = json.loads(row[5])
-        lines.append(json.dumps(item, separators=(",", ":")))
-    return "\n".join(lines) + "\n"
-
-
-def utc_stamp() -> str:
-    """A file-name-safe UTC time: 20261204T170000Z."""
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
