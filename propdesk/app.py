@@ -282,13 +282,19 @@ async def _run_headless(
     return 0
 
 
-def run_headless(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def _demo_args_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the simulator's options (the console and headless share them)."""
     if args.speed <= 0:
-        err.write("propdesk: --speed must be > 0\n")
-        return 2
+        return "--speed must be > 0"
     latency = getattr(args, "sim_latency", None)
     if latency is not None and not 0 <= latency <= 60_000:
-        err.write("propdesk: --sim-latency must be between 0 and 60000 ms\n")
+        return "--sim-latency must be between 0 and 60000 ms"
+    return None
+
+
+def run_headless(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if (problem := _demo_args_problem(args)) is not None:
+        err.write(f"propdesk: {problem}\n")
         return 2
     workspaces = Workspaces.from_args(args)
     try:
@@ -406,12 +412,8 @@ def choose_workspace(workspaces: Workspaces, *, demo: bool) -> Workspace:
 
 def run_console(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """The desktop console on the demo workspace (`--smoke`: offscreen, one frame, exit)."""
-    if args.speed <= 0:
-        err.write("propdesk: --speed must be > 0\n")
-        return 2
-    latency = getattr(args, "sim_latency", None)
-    if latency is not None and not 0 <= latency <= 60_000:
-        err.write("propdesk: --sim-latency must be between 0 and 60000 ms\n")
+    if (problem := _demo_args_problem(args)) is not None:
+        err.write(f"propdesk: {problem}\n")
         return 2
     size = None
     if args.size is not None:

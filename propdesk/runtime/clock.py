@@ -102,7 +102,7 @@ class ClockReport:
     def text(self) -> str:
         """The alert's words: what happened, what propdesk does about it, what the trader should do."""
         seconds = self.offset.total_seconds()
-        span = _span(seconds)
+        span = span_text(seconds)
         at = _hhmm(self.steady)
         if self.change is ClockChange.AGREES:
             return (
@@ -281,9 +281,11 @@ def _hhmm(ts: datetime) -> str:
     return ts.astimezone(_EXCHANGE_TIME).strftime("%H:%M CT")
 
 
-def _span(seconds: float) -> str:
+def span_text(seconds: float) -> str:
     """A clock difference in plain words: '3 h 30 min', '2 min 5 s', '12 s'."""
     total = round(abs(seconds))
+    if total >= 3_600:  # hours are said to the minute: round to it rather than cut the seconds
+        total = round(abs(seconds) / 60) * 60
     days, rest = divmod(total, 86_400)
     hours, rest = divmod(rest, 3_600)
     minutes, secs = divmod(rest, 60)

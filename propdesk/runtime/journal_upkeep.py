@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from propdesk.domain.calendar import TradingCalendar
 from propdesk.domain.clock import Clock
+from propdesk.runtime.clock import span_text
 from propdesk.runtime.journal import Journal, JournalHealth, Rebuilt
 from propdesk.runtime.notices import Alert, Level, Notices, Topic
 
@@ -59,7 +60,7 @@ class JournalUpkeep:
         text = (
             f"clock: the system clock ({now.astimezone(_CT):%Y-%m-%d %H:%M:%S} CT) is behind the "
             f"journal's last record ({rebuilt.last_ts.astimezone(_CT):%Y-%m-%d %H:%M:%S} CT) by "
-            f"{_duration(rebuilt.last_ts - now)}. Locks and day baselines are kept; check the "
+            f"{span_text((rebuilt.last_ts - now).total_seconds())}. Locks and day baselines are kept; check the "
             "system clock (NTP) before trading."
         )
         return [Alert(now, Level.CRITICAL, text, topic=Topic.CLOCK)]
@@ -133,11 +134,3 @@ class JournalUpkeep:
                 failing = repr(exc)
             else:
                 failing = ""
-
-
-def _duration(span: timedelta) -> str:
-    minutes = round(span.total_seconds() / 60)
-    if minutes < 1:
-        return f"{span.total_seconds():.0f} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
