@@ -90,7 +90,10 @@ def _save_ledger(ledger: Ledger) -> dict[str, Any]:
             }
             for key, p in ledger.positions.items()
         },
-        "quotes": {key: [_d(q.bid), _d(q.ask), _d(q.last)] for key, q in ledger.quotes.items()},
+        "quotes": {
+            key: [_d(q.bid), _d(q.ask), _d(q.last), _t(q.ts), _t(q.fill_ts)]
+            for key, q in ledger.quotes.items()
+        },
     }
 
 
@@ -166,8 +169,10 @@ def _restore_ledger(ledger: Ledger, data: dict[str, Any], book: InstrumentBook) 
             Decimal(saved["open_pnl"]),
             _D(saved["mark_price"]),
         )
+    # States saved before quotes carried their times read as undated (the next fill dates them).
     ledger.quotes = {
-        key: Quote(_D(bid), _D(ask), _D(last)) for key, (bid, ask, last) in data["quotes"].items()
+        key: Quote(_D(q[0]), _D(q[1]), _D(q[2]), *(_dt(t) for t in (q[3:5] or (None, None))))
+        for key, q in data["quotes"].items()
     }
 
 

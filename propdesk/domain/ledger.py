@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from propdesk.domain.events import Fill, Mark
@@ -57,9 +58,13 @@ class Position:
 
 @dataclass(slots=True)
 class Quote:
+    """The newest price information on one contract, and when it was true."""
+
     bid: Decimal | None = None
     ask: Decimal | None = None
     last: Decimal | None = None
+    ts: datetime | None = None  # of the newest mark or fill that set these prices
+    fill_ts: datetime | None = None  # of the last fill: an older quote values nothing
 
 
 class Ledger:
@@ -157,12 +162,20 @@ class Ledger:
         self.fees += fill.fee
         self.day_fees += fill.fee
         self.fills += 1
-        # A fill is a trade print: the last price, used when no bid/ask has been seen.
+        # A fill is a price. A bid or ask older than it says nothing about the position it made
+        # (a quote from minutes or days ago would invent open profit, and a high-water mark with
+        # it): until a newer quote arrives, the position is marked at its fill.
+        ts = fill.ts
         quote = self.quotes.get(key)
         if quote is None:
-            quote = self.quotes[key] = Quote(last=price)
+            quote = self.quotes[key] = Quote(last=price, ts=ts, fill_ts=ts)
         else:
-            quote.last = price
+            if quote.ts is None or quote.ts <= ts:  # same instant: the later arrival wins
+                quote.bid = quote.ask = None
+                quote.last = price
+                quote.ts = ts
+            if quote.fill_ts is None or quote.fill_ts < ts:
+                quote.fill_ts = ts
         self._open_total += position.revalue(quote.bid, quote.ask, quote.last)
         if position.net == 0:
             del self.positions[key]
@@ -177,11 +190,17 @@ class Ledger:
         quote = self.quotes.get(key)
         if quote is None:
             quote = self.quotes[key] = Quote()
+        else:
+            fill_ts = quote.fill_ts
+            if fill_ts is not None and mark.ts < fill_ts:
+                # Stamped before the last fill on this contract: stale for the position it made.
+                return False
         # A mark is a whole quote: a side it leaves out is unknown now, not the old value.
         quote.bid = mark.bid
         quote.ask = mark.ask
         if mark.last is not None:
             quote.last = mark.last
+        quote.ts = mark.ts
         position = self.positions.get(key)
         if position is None:
             return False
