@@ -171,6 +171,7 @@ class AccountRisk:
                 max_contracts=None
                 if size.max_contracts is None
                 else Decimal(size.max_contracts.value),
+                daily_hard=not profile.daily_loss.soft,
             ),
             protocol,
             CalendarSchedule(

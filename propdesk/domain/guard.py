@@ -283,6 +283,13 @@ class Guard:
                 f"max-loss floor breached: equity {cents(snapshot.equity)} ≤ floor {cents(floor)}"
             )
             return replace(status, lock_until=None, rule="max_loss", reason=reason)
+        daily = snapshot.daily_floor
+        if self.limits.daily_hard and daily is not None and snapshot.equity <= daily:
+            reason = (
+                f"hard daily loss limit breached: equity {cents(snapshot.equity)} ≤ day floor "
+                f"{cents(daily)} — the firm ends the account on this breach"
+            )
+            return replace(status, lock_until=None, rule="daily_loss", reason=reason)
         return status
 
     def _unlock(
@@ -389,12 +396,18 @@ class Guard:
             )
         daily_floor = snapshot.daily_floor
         if daily_floor is not None and equity <= daily_floor:
-            return _Trigger(
-                GuardState.FLATTENING,
-                "daily_loss",
-                f"daily loss limit reached: equity {cents(equity)} ≤ day floor {cents(daily_floor)}",
-                self._next_open(now),
+            reason = (
+                f"daily loss limit reached: equity {cents(equity)} ≤ day floor {cents(daily_floor)}"
             )
+            if self.limits.daily_hard:
+                # A hard limit is not a pause until tomorrow: the firm has failed the account.
+                return _Trigger(
+                    GuardState.FLATTENING,
+                    "daily_loss",
+                    f"{reason} — a hard limit: the firm ends the account on this breach",
+                    permanent=True,
+                )
+            return _Trigger(GuardState.FLATTENING, "daily_loss", reason, self._next_open(now))
         levels = self._levels_for(snapshot)
         if levels.stop_max is not None and equity <= levels.stop_max:
             cushion = equity - max_floor  # type: ignore[operator]

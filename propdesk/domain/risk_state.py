@@ -105,6 +105,7 @@ class GuardLimits:
     daily_loss: Decimal | None  # DLL
     max_loss: Decimal | None  # D, the full max-loss cushion
     max_contracts: Decimal | None  # the firm's maximum, in full-size contracts
+    daily_hard: bool = False  # the firm ends the account on a daily breach (soft = false)
 
 
 class Schedule(TypingProtocol):
