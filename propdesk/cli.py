@@ -292,15 +292,27 @@ def _unlock(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if confirm is None:
         if not sys.stdin.isatty():
             return _fail(err, "unlock needs --confirm BROKER:ID when not run from a terminal")
+        terms = _unlock_terms(call({"cmd": "status"}, timeout=args.timeout), args.account)
         confirm = input(
-            f"Unlock {args.account}? Its strategy may trade again at once. "
+            f"Unlock {args.account}? Its strategy may trade again at once{terms}. "
             "Type the account again to confirm: "
         ).strip()
     result = call(
         {"cmd": "unlock", "account": args.account, "confirm": confirm}, timeout=args.timeout
     )
-    _print(out, _json(result) if args.json else f"{result['account']}: {result['state']}")
+    text = f"{result['account']}: {result['state']}"
+    if result.get("reason"):
+        text += f" — {result['reason']}"
+    _print(out, _json(result) if args.json else text)
     return EXIT_OK
+
+
+def _unlock_terms(status: dict[str, Any], account: str) -> str:
+    """What unlocking this account's lock does (lifts your own stop, or not), as a clause."""
+    for row in status.get("accounts", []):
+        if row.get("account") == account and row.get("unlock_terms"):
+            return f"; {row['unlock_terms']}"
+    return ""
 
 
 def _scope(args: argparse.Namespace) -> str | dict[str, Any]:

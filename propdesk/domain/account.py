@@ -8,7 +8,7 @@ an event's time passes them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -291,6 +291,9 @@ class AccountRisk:
         if not first:
             self.ledger.roll_day()
             self.floors.on_new_day(self.ledger.balance)
+            if self.status.stops_lifted:
+                # An unlock of the trader's own stop lasts for the trading day it was given in.
+                self.status = replace(self.status, stops_lifted=False)
         self._day, self._day_end = day, end
         close = end
         if self._cme_day:
@@ -366,7 +369,8 @@ class AccountRisk:
         snapshot = self.status.snapshot
         if snapshot is None or (snapshot.daily_floor, snapshot.max_loss_floor) != (daily, max_loss):
             snapshot = self.snapshot()
-        return self.guard.thresholds(snapshot)  # cached by the floors: no work per frame
+        # Cached by the floors: no work per frame.
+        return self.guard.thresholds(snapshot, self.status.stops_lifted)
 
     def _trailed_high(self) -> Decimal | None:
         kind, state = self.floors.rules.max_loss_kind, self.floors.state

@@ -105,6 +105,7 @@ def _save_status(status: GuardStatus) -> dict[str, Any]:
         "rule": status.rule,
         "since": _t(status.since),
         "lock_until": _t(status.lock_until),
+        "stops_lifted": status.stops_lifted,
         "snapshot": None
         if snapshot is None
         else {
@@ -199,4 +200,5 @@ def _restore_status(data: dict[str, Any]) -> GuardStatus:
         since=_dt(data["since"]),
         lock_until=_dt(data["lock_until"]),
         snapshot=snapshot,
+        stops_lifted=bool(data.get("stops_lifted", False)),
     )

@@ -70,6 +70,12 @@ class _Levels:
     stop_max: Decimal | None
     ease_warn: Decimal | None  # a state raised by a level holds while E ≤ its ease level
     ease_reduce: Decimal | None
+    last_daily: Decimal | None = None  # the last lines, armed once the trader lifts their stop
+    last_max: Decimal | None = None
+
+
+USER_STOPS = frozenset({"daily_stop", "max_loss_stop"})
+"""Locks raised by the trader's own buffer, not by a firm rule: an unlock lifts them for the day."""
 
 
 def _pct(used: Decimal) -> str:
@@ -142,7 +148,9 @@ class Guard:
         ):
             reason = f"lock ({status.rule}) expired at {_hhmm(status.lock_until)}"
             actions.append(Action(ActionType.UNLOCK, reason, status.rule))
-            status = GuardStatus(GuardState.ACTIVE, reason, "", now, None, snapshot)
+            status = GuardStatus(
+                GuardState.ACTIVE, reason, "", now, None, snapshot, status.stops_lifted
+            )
 
         if isinstance(event, KillRequest):
             return self._flatten(
@@ -200,14 +208,16 @@ class Guard:
                 )
             return self._escalate_lock(status, snapshot, now), actions
 
-        hard = self._hard_trigger(snapshot, now)
+        hard = self._hard_trigger(snapshot, now, status.stops_lifted)
         if hard is not None:
             return self._flatten(status, hard, now, actions)
 
         soft = self._soft_trigger(status.state, snapshot, now)
         if soft.level != status.state:
             rising = soft.level > status.state
-            status = GuardStatus(soft.level, soft.reason, soft.rule, now, None, snapshot)
+            status = GuardStatus(
+                soft.level, soft.reason, soft.rule, now, None, snapshot, status.stops_lifted
+            )
             if soft.level is GuardState.REDUCE_ONLY:
                 actions.append(Action(ActionType.REDUCE_ONLY, soft.reason, soft.rule))
             else:
@@ -243,7 +253,13 @@ class Guard:
             actions.append(Action(ActionType.FLATTEN, trigger.reason, trigger.rule, trigger.roots))
             return status, actions
         status = GuardStatus(
-            GuardState.FLATTENING, trigger.reason, trigger.rule, now, lock_until, status.snapshot
+            GuardState.FLATTENING,
+            trigger.reason,
+            trigger.rule,
+            now,
+            lock_until,
+            status.snapshot,
+            status.stops_lifted,
         )
         actions.append(Action(ActionType.FLATTEN, trigger.reason, trigger.rule, trigger.roots))
         snapshot = status.snapshot
@@ -309,22 +325,53 @@ class Guard:
         reason = (
             f"unlocked by the trader ({event.scope}); was {status.state.label}: {status.reason}"
         )
+        lifted = status.stops_lifted or status.rule in USER_STOPS
+        if lifted and not status.stops_lifted:
+            reason += f"; {self.unlock_terms(status)}"
         actions.append(Action(ActionType.UNLOCK, reason, status.rule))
-        status = GuardStatus(GuardState.ACTIVE, reason, "", now, None, status.snapshot)
+        status = GuardStatus(GuardState.ACTIVE, reason, "", now, None, status.snapshot, lifted)
         # The numbers are judged again at once: an unlock never hides a live breach.
         snapshot = status.snapshot
         if snapshot is not None:
-            hard = self._hard_trigger(snapshot, now)
+            hard = self._hard_trigger(snapshot, now, lifted)
             if hard is not None:
                 return self._flatten(status, hard, now, actions)
         return status, actions
 
-    def thresholds(self, snapshot: RiskSnapshot) -> tuple[Decimal | None, Decimal | None]:
+    def thresholds(
+        self, snapshot: RiskSnapshot, stops_lifted: bool = False
+    ) -> tuple[Decimal | None, Decimal | None]:
         """(warn, stop) equity levels as the guard judges them; the stop is the higher of the daily
-        and the max-loss stops, because falling equity meets that one first."""
+        and the max-loss stops, because falling equity meets that one first. With the trader's
+        stops lifted, the stop is the last line."""
         levels = self._levels_for(snapshot)
-        stops = [s for s in (levels.stop_daily, levels.stop_max) if s is not None]
+        pair = (
+            (levels.last_daily, levels.last_max)
+            if stops_lifted
+            else (levels.stop_daily, levels.stop_max)
+        )
+        stops = [s for s in pair if s is not None]
         return levels.warn, max(stops) if stops else None
+
+    def unlock_terms(self, status: GuardStatus) -> str:
+        """What a confirmed unlock of this lock does, in the words the dialog and the CLI show."""
+        if status.state < GuardState.FLATTENING:
+            return ""
+        if status.rule not in USER_STOPS or status.stops_lifted:
+            return "the firm's limits and your protocol apply again at once"
+        fraction = self.protocol.last_line_fraction
+        if fraction is None:
+            return (
+                "your stop is lifted for the rest of this trading day; only the firm's floors hold"
+            )
+        line = None
+        if status.snapshot is not None:
+            line = self.thresholds(status.snapshot, stops_lifted=True)[1]
+        at = "" if line is None else f" at equity {cents(line)}"
+        return (
+            f"your stop is lifted for the rest of this trading day; a last line{at} "
+            f"({_pct(fraction)} of the firm's limit) still flattens and locks"
+        )
 
     # -- triggers -------------------------------------------------------------------------------
     def _levels_for(self, snapshot: RiskSnapshot) -> _Levels:
@@ -341,7 +388,7 @@ class Guard:
             "ease_w": [],
             "ease_r": [],
         }
-        stop_daily = stop_max = None
+        stop_daily = stop_max = last_daily = last_max = None
         if snapshot.daily_floor is not None and dll:
             ref = snapshot.daily_floor + dll  # the day's reference: start balance or the day's high
             margin = p.hysteresis * dll
@@ -353,6 +400,8 @@ class Guard:
                 candidates["ease_r"].append(ref - p.reduce_fraction * dll + margin)
             if p.stop_fraction is not None:
                 stop_daily = ref - p.stop_fraction * dll
+            if p.last_line_fraction is not None:
+                last_daily = ref - p.last_line_fraction * dll
         if snapshot.max_loss_floor is not None and d:
             floor = snapshot.max_loss_floor
             margin = p.hysteresis * d
@@ -367,6 +416,8 @@ class Guard:
                 buffer = (1 - p.stop_fraction) * d
             if buffer:
                 stop_max = floor + buffer
+            if p.last_line_fraction is not None:
+                last_max = floor + (1 - p.last_line_fraction) * d
 
         def top(values: list[Decimal]) -> Decimal | None:
             return max(values) if values else None
@@ -379,11 +430,15 @@ class Guard:
             stop_max,
             top(candidates["ease_w"]),
             top(candidates["ease_r"]),
+            last_daily,
+            last_max,
         )
         self._levels = levels
         return levels
 
-    def _hard_trigger(self, snapshot: RiskSnapshot, now: datetime) -> _Trigger | None:
+    def _hard_trigger(
+        self, snapshot: RiskSnapshot, now: datetime, stops_lifted: bool = False
+    ) -> _Trigger | None:
         """Anything that means flatten-and-lock, strongest first."""
         equity = snapshot.equity
         max_floor = snapshot.max_loss_floor
@@ -409,7 +464,11 @@ class Guard:
                 )
             return _Trigger(GuardState.FLATTENING, "daily_loss", reason, self._next_open(now))
         levels = self._levels_for(snapshot)
-        if levels.stop_max is not None and equity <= levels.stop_max:
+        if stops_lifted:
+            last = self._last_line(snapshot, levels, now)
+            if last is not None:
+                return last
+        elif levels.stop_max is not None and equity <= levels.stop_max:
             cushion = equity - max_floor  # type: ignore[operator]
             return _Trigger(
                 GuardState.FLATTENING,
@@ -418,7 +477,7 @@ class Guard:
                 f"{cents(max_floor)} (stop at {cents(levels.stop_max)})",  # type: ignore[arg-type]
                 permanent=True,
             )
-        if levels.stop_daily is not None and equity <= levels.stop_daily:
+        if not stops_lifted and levels.stop_daily is not None and equity <= levels.stop_daily:
             dll = self.limits.daily_loss
             loss = daily_floor + dll - equity  # type: ignore[operator]
             return _Trigger(
@@ -460,6 +519,28 @@ class Guard:
                     window.end,
                     roots=window.roots,
                 )
+        return None
+
+    def _last_line(self, snapshot: RiskSnapshot, levels: _Levels, now: datetime) -> _Trigger | None:
+        """The line that holds after the trader unlocked their own stop for the day."""
+        equity = snapshot.equity
+        fraction = _pct(self.protocol.last_line_fraction)  # type: ignore[arg-type]
+        if levels.last_max is not None and equity <= levels.last_max:
+            return _Trigger(
+                GuardState.FLATTENING,
+                "last_line",
+                f"your last line after the unlock: equity {cents(equity)} ≤ {cents(levels.last_max)}"
+                f" ({fraction} of the max-loss cushion used; floor {cents(snapshot.max_loss_floor)})",  # type: ignore[arg-type]
+                permanent=True,
+            )
+        if levels.last_daily is not None and equity <= levels.last_daily:
+            return _Trigger(
+                GuardState.FLATTENING,
+                "last_line",
+                f"your last line after the unlock: equity {cents(equity)} ≤ "
+                f"{cents(levels.last_daily)} ({fraction} of the daily limit used)",
+                self._next_open(now),
+            )
         return None
 
     def _soft_trigger(self, current: GuardState, snapshot: RiskSnapshot, now: datetime) -> _Trigger:

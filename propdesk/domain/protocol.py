@@ -24,6 +24,9 @@ class Protocol:
     news_reduce_lead: timedelta = timedelta(minutes=5)  # reduce-only this long before a window
     connection_down_limit: timedelta | None = timedelta(seconds=10)
     hysteresis: Decimal = Decimal("0.05")  # of the limit: how far back before a state eases
+    # After a confirmed unlock of your own stop: the line that still holds for the rest of the
+    # day, as a fraction of the firm's limit (None: only the firm's floors).
+    last_line_fraction: Decimal | None = Decimal("0.90")
 
     @classmethod
     def none(cls) -> Protocol:
@@ -37,6 +40,7 @@ class Protocol:
             cutoff_reduce_lead=timedelta(0),
             news_reduce_lead=timedelta(0),
             connection_down_limit=None,
+            last_line_fraction=None,
         )
 
     def __post_init__(self) -> None:
@@ -47,5 +51,7 @@ class Protocol:
             raise ValueError("levels must rise: warn ≤ reduce ≤ stop")
         if self.size_cap_offset < 0:
             raise ValueError("size_cap_offset must be ≥ 0")
+        if self.last_line_fraction is not None and not 0 < self.last_line_fraction < 1:
+            raise ValueError("last_line_fraction must be within (0, 1)")
         if self.hysteresis < 0:
             raise ValueError("hysteresis must be ≥ 0")

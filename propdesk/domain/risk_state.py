@@ -96,6 +96,8 @@ class GuardStatus:
     since: datetime | None = None
     lock_until: datetime | None = None  # None while LOCKED: only a confirmed unlock releases it
     snapshot: RiskSnapshot | None = None
+    # The trader unlocked their own stop: it is lifted, and the last line holds, until the day ends.
+    stops_lifted: bool = False
 
 
 @dataclass(frozen=True, slots=True)

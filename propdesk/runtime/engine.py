@@ -688,6 +688,7 @@ class Runtime:
             "state": status.state.name,
             "reason": status.reason,
             "lock_until": None if view.lock_until is None else view.lock_until.isoformat(),
+            "unlock_terms": account.risk.guard.unlock_terms(status),
             "balance": cents(view.balance),
             "equity": cents(view.equity),
             "day_pnl": cents(view.day_pnl),
@@ -744,4 +745,5 @@ class RuntimeControl:
 
     async def unlock(self, account: str) -> dict[str, Any]:
         state = self._runtime.unlock(account, confirmed=True, scope=account)
-        return {"account": account, "state": state.name}
+        reason = self._runtime.accounts[account].risk.status.reason
+        return {"account": account, "state": state.name, "reason": reason}

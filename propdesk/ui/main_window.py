@@ -394,6 +394,7 @@ class MainWindow(QWidget):
             f"Unlock {name} ({key})?\n\n"
             f"Scope: this one account only. The other {others} account(s) keep their state.\n"
             f"Locked because: {status.reason}\n\n"
+            f"Unlocking: {account.risk.guard.unlock_terms(status)}.\n"
             "Its strategy may trade again at once."
         )
         if not self.confirm(f"Unlock {name}", question):

@@ -32,6 +32,7 @@ STATUS = {
             "account": "sim:TS-50K",
             "state": "LOCKED",
             "reason": "daily stop",
+            "unlock_terms": "your stop is lifted for the rest of this trading day",
             "equity": "49850.10",
             "day_pnl": "-150.00",
             "floor": "48000.00",
@@ -148,6 +149,23 @@ async def test_unlock_output_and_json(
     code, out, _ = await run(capsys, "unlock", "sim:TS-50K", "--confirm", "sim:TS-50K", "--json")
     assert code == 0
     assert json.loads(out) == {"account": "sim:TS-50K", "state": "ACTIVE"}
+
+
+async def test_the_unlock_prompt_states_what_unlocking_does(
+    server: ControlServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    prompts: list[str] = []
+    monkeypatch.setattr(sys, "stdin", Terminal(""))
+    monkeypatch.setattr("builtins.input", lambda text: prompts.append(text) or "sim:TS-50K")
+    code, out, _ = await run(capsys, "unlock", "sim:TS-50K")
+    assert code == 0
+    assert out == "sim:TS-50K: ACTIVE\n"
+    assert len(prompts) == 1
+    assert "your stop is lifted for the rest of this trading day" in prompts[0]
 
 
 async def test_an_unknown_account_is_refused_with_the_known_ones(

@@ -115,6 +115,7 @@ async def test_unlock_asks_a_confirmation_that_states_its_scope(tmp_path, qtbot)
         assert "sim:TDY-50K" in question
         assert "this one account only" in question
         assert "other 2 account(s) keep their state" in question
+        assert "Unlocking: the firm's limits and your protocol apply again at once" in question
         assert runtime.accounts["sim:TDY-50K"].risk.status.state is GuardState.LOCKED
 
         console.asked.answer = True
