@@ -159,6 +159,8 @@ class Buffers:
     stop_fraction: Decimal = Decimal("0.75")
     cutoff_buffer_minutes: int = 30
     size_cap_offset: int = 1
+    # Holds for the rest of the day once you unlock your own stop; a fraction of the firm's limit.
+    last_line_fraction: Decimal = Decimal("0.90")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,7 @@ class Config:
             warn_fraction=self.buffers.warn_fraction,
             reduce_fraction=self.buffers.reduce_fraction,
             stop_fraction=self.buffers.stop_fraction,
+            last_line_fraction=self.buffers.last_line_fraction,
             size_cap_offset=self.buffers.size_cap_offset,
             cutoff_buffer=timedelta(minutes=self.buffers.cutoff_buffer_minutes),
             connection_down_limit=timedelta(seconds=seconds) if seconds > 0 else None,
@@ -237,6 +240,7 @@ def config_to_data(config: Config) -> dict[str, Any]:
             "stop_fraction": str(b.stop_fraction),
             "cutoff_buffer_minutes": b.cutoff_buffer_minutes,
             "size_cap_offset": b.size_cap_offset,
+            "last_line_fraction": str(b.last_line_fraction),
         },
         "disconnect": {"flatten_after_seconds": d.flatten_after_seconds},
         "alerts": {

@@ -425,12 +425,26 @@ def parse_config(data: dict[str, Any], profiles: ProfileSet) -> Config:
         _fraction(b.get("stop_fraction"), "buffers.stop_fraction", issues, defaults.stop_fraction),
         _whole(b.get("cutoff_buffer_minutes"), "buffers.cutoff_buffer_minutes", issues, 30, 0, 240),
         _whole(b.get("size_cap_offset"), "buffers.size_cap_offset", issues, 1, 0, 50),
+        _fraction(
+            b.get("last_line_fraction"),
+            "buffers.last_line_fraction",
+            issues,
+            defaults.last_line_fraction,
+        ),
     )
     if not buffers.warn_fraction < buffers.reduce_fraction < buffers.stop_fraction:
         issues.append(
             Issue(
                 "buffers.stop_fraction",
                 "warn < reduce-only < stop: each level must be above the last",
+            )
+        )
+    elif not buffers.stop_fraction < buffers.last_line_fraction < 1:
+        issues.append(
+            Issue(
+                "buffers.last_line_fraction",
+                "the last line after an unlock sits between your stop and the firm's limit "
+                "(above the stop, below 100%)",
             )
         )
     d = _section(data, "disconnect", DisconnectPolicy, issues)

@@ -29,6 +29,7 @@ class GeneralPage(QWidget):
             "buffers.stop_fraction": Field(line_edit()),
             "buffers.cutoff_buffer_minutes": Field(line_edit()),
             "buffers.size_cap_offset": Field(line_edit()),
+            "buffers.last_line_fraction": Field(line_edit()),
             "disconnect.flatten_after_seconds": Field(line_edit()),
             "alerts.phone_url": Field(
                 line_edit("optional: an ntfy topic URL, e.g. https://ntfy.sh/…")
@@ -40,6 +41,7 @@ class GeneralPage(QWidget):
         f["buffers.stop_fraction"].widget.setText(_percent(b["stop_fraction"]))
         f["buffers.cutoff_buffer_minutes"].widget.setText(str(b["cutoff_buffer_minutes"]))
         f["buffers.size_cap_offset"].widget.setText(str(b["size_cap_offset"]))
+        f["buffers.last_line_fraction"].widget.setText(_percent(b["last_line_fraction"]))
         f["disconnect.flatten_after_seconds"].widget.setText(str(d["flatten_after_seconds"]))
         f["alerts.phone_url"].widget.setText(a["phone_url"])
         self.desktop = QCheckBox("Desktop notifications (tray)")
@@ -56,6 +58,11 @@ class GeneralPage(QWidget):
             ("Warning at", "buffers.warn_fraction", "of the daily limit used (or of the cushion)"),
             ("Reduce-only at", "buffers.reduce_fraction", "no new exposure past this"),
             ("Your stop at", "buffers.stop_fraction", "flatten and lock (common practice: 75%)"),
+            (
+                "Last line at",
+                "buffers.last_line_fraction",
+                "holds for the day after you unlock your own stop",
+            ),
             (
                 "Cutoff buffer",
                 "buffers.cutoff_buffer_minutes",
@@ -92,6 +99,7 @@ class GeneralPage(QWidget):
                 "stop_fraction": f["buffers.stop_fraction"].widget.text().strip(),
                 "cutoff_buffer_minutes": f["buffers.cutoff_buffer_minutes"].widget.text().strip(),
                 "size_cap_offset": f["buffers.size_cap_offset"].widget.text().strip(),
+                "last_line_fraction": f["buffers.last_line_fraction"].widget.text().strip(),
             },
             "disconnect": {
                 "flatten_after_seconds": f["disconnect.flatten_after_seconds"].widget.text().strip()

@@ -146,6 +146,16 @@ def test_levels_must_rise_warn_then_reduce_then_stop(profiles: ProfileSet) -> No
     assert "each level must be above the last" in _issues(data, profiles)["buffers.stop_fraction"]
 
 
+def test_the_last_line_after_an_unlock_is_a_setting_above_the_stop(profiles: ProfileSet) -> None:
+    data = _valid()
+    data["buffers"] = {"last_line_fraction": "85%"}
+    config = parse_config(data, profiles)
+    assert config.protocol().last_line_fraction == Decimal("0.85")
+    assert config_to_data(config)["buffers"]["last_line_fraction"] == "0.85"
+    data["buffers"] = {"stop_fraction": "0.8", "last_line_fraction": "0.7"}
+    assert "between your stop" in _issues(data, profiles)["buffers.last_line_fraction"]
+
+
 def test_a_zero_disconnect_limit_turns_the_policy_off(profiles: ProfileSet) -> None:
     data = _valid()
     data["disconnect"] = {"flatten_after_seconds": 0}
