@@ -40,7 +40,7 @@ from propdesk.domain.guard import (
 )
 from propdesk.domain.instruments import InstrumentBook
 from propdesk.domain.ledger import Ledger
-from propdesk.domain.news import NewsEvent, Restriction, build_windows
+from propdesk.domain.news import NewsEvent, Restriction, build_windows, roots_of
 from propdesk.domain.protocol import Protocol
 from propdesk.domain.schedule import CalendarSchedule
 
@@ -251,9 +251,14 @@ class AccountRisk:
             self.floors.on_value(ledger.equity, ledger.balance)
             return self._step(Metrics(ts, self.snapshot()), ts, actions)
         if isinstance(event, Fill):
+            position = ledger.positions.get(event.contract.key)
+            before = 0 if position is None else position.net
             ledger.apply_fill(event)
+            after = before + event.signed_qty
+            # A fill adds exposure when it opens, grows or flips a position.
+            added = after != 0 and (abs(after) > abs(before) or (after > 0) != (before > 0))
             self.floors.on_value(ledger.equity, ledger.balance)
-            return self._step(Metrics(ts, self.snapshot()), ts, actions)
+            return self._step(Metrics(ts, self.snapshot(), event, added), ts, actions)
         if isinstance(event, WorkingOrders):
             self._working = (event.count, event.adding_exposure)
             return self._step(event, ts, actions)
@@ -276,10 +281,19 @@ class AccountRisk:
             max_loss_floor=self.floors.state.max_loss_floor,
             daily_floor=self.floors.state.daily_floor,
             size=ledger.size_in_full_contracts(self._micros),
-            roots=frozenset(p.contract.instrument.root for p in ledger.positions.values()),
+            roots=self._held_roots(),
             working_orders=self._working[0],
             adding_orders=self._working[1],
         )
+
+    def _held_roots(self) -> frozenset[str]:
+        """Roots with an open position, a micro under its full-size root too (news scopes)."""
+        positions = self.ledger.positions
+        if not positions:
+            return frozenset()
+        if len(positions) == 1:
+            return roots_of(next(iter(positions.values())).contract.instrument)
+        return frozenset().union(*(roots_of(p.contract.instrument) for p in positions.values()))
 
     # -- time -----------------------------------------------------------------------------------
     def _enter_day(self, ts: datetime, actions: list[Action]) -> None:

@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo
 
 from propdesk.domain.events import (
     ConnectionRestored,
+    Fill,
     FlatVerified,
     KillRequest,
     UnlockRequest,
     WorkingOrders,
 )
 from propdesk.domain.money import ZERO, cents
-from propdesk.domain.news import NewsWindow, Restriction
+from propdesk.domain.news import NewsWindow, Restriction, roots_of
 from propdesk.domain.protocol import Protocol
 from propdesk.domain.risk_state import (
     Action,
@@ -139,6 +140,8 @@ class Guard:
                 ),
             )
         snapshot = status.snapshot
+        if isinstance(event, Metrics) and event.fill is not None:
+            self._fill_violations(status.state, event, event.fill, now, actions)
 
         # A lock that has run its time ends first, so the same step can judge the account afresh.
         if (
@@ -188,7 +191,8 @@ class Guard:
 
         if status.state is GuardState.LOCKED:
             # Whatever the strategy does while locked is undone at once.
-            if snapshot.has_position and (previous is None or not previous.has_position):
+            added = isinstance(event, Metrics) and event.added
+            if snapshot.has_position and (added or previous is None or not previous.has_position):
                 actions.append(
                     Action(
                         ActionType.FLATTEN,
@@ -236,6 +240,64 @@ class Guard:
                 )
             )
         return status, actions
+
+    # -- fills the firm forbids -----------------------------------------------------------------
+    def _fill_violations(
+        self,
+        state: GuardState,
+        event: Metrics,
+        fill: Fill,
+        now: datetime,
+        actions: list[Action],
+    ) -> None:
+        """A fill inside a no-executions window, new exposure in a be-flat window or while
+        reduce-only: each is said at once, with the rule, the window and the fill."""
+        instrument = fill.contract.instrument
+        roots = roots_of(instrument)
+        what = (
+            f"{fill.side.value.upper()} {fill.qty} {fill.contract.key} @ {fill.price} "
+            f"at {fill.ts.astimezone(_EXCHANGE_TIME):%H:%M:%S} CT"
+        )
+        for window in self._live_windows(now):
+            if now < window.start or not window.applies_to(roots):
+                continue
+            span = f"'{window.title}' ({window.scope_text()}, {_hhmm(window.start)}–{_hhmm(window.end)})"
+            if window.restriction is Restriction.NO_EXECUTIONS:
+                actions.append(
+                    Action(
+                        ActionType.ALERT,
+                        f"fill inside the no-executions window {span}: {what} — the firm forbids "
+                        "any execution in it, stops and targets included",
+                        "news_violation",
+                    )
+                )
+            elif event.added:
+                actions.append(
+                    Action(
+                        ActionType.ALERT,
+                        f"new exposure inside the be-flat window {span}: {what}",
+                        "news_violation",
+                    )
+                )
+        if state is GuardState.REDUCE_ONLY and event.added:
+            # Closed as a lock closes a new position; the account stays reduce-only, not locked.
+            # The close covers the fill's root (a micro's fill: the micro only).
+            scope = frozenset({instrument.root})
+            actions.append(
+                Action(
+                    ActionType.ALERT,
+                    f"reduce-only, yet new exposure filled: {what}; closing {instrument.root}",
+                    "reduce_only_violation",
+                )
+            )
+            actions.append(
+                Action(
+                    ActionType.FLATTEN,
+                    f"reduce-only: closing the new exposure in {instrument.root} ({what})",
+                    "reduce_only_violation",
+                    scope,
+                )
+            )
 
     # -- transitions ----------------------------------------------------------------------------
     def _flatten(

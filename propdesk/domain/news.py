@@ -8,6 +8,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from propdesk.domain.instruments import Instrument
+
+_ROOTS: dict[str, frozenset[str]] = {}
+
+
+def roots_of(instrument: Instrument) -> frozenset[str]:
+    """The roots a news window's scope matches for this instrument: its own, and for a micro its
+    full-size root too — a CL window covers MCL, an ES window MES (the stricter reading)."""
+    found = _ROOTS.get(instrument.root)
+    if found is None:
+        full = instrument.full_size_root
+        found = frozenset((instrument.root,) if full is None else (instrument.root, full))
+        _ROOTS[instrument.root] = found
+    return found
+
 
 class Restriction(StrEnum):
     FLAT = "flat"  # be flat with no working orders (Take Profit Trader)

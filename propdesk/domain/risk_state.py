@@ -11,6 +11,7 @@ from typing import Protocol as TypingProtocol
 from propdesk.domain.events import (
     ClockTick,
     ConnectionRestored,
+    Fill,
     FlatVerified,
     KillRequest,
     UnlockRequest,
@@ -56,7 +57,7 @@ class RiskSnapshot:
     max_loss_floor: Decimal | None
     daily_floor: Decimal | None
     size: Decimal  # open size in full-size contracts, counted the firm's way
-    roots: frozenset[str]  # instruments with an open position
+    roots: frozenset[str]  # roots with an open position; a micro's full-size root too
     working_orders: int = 0
     adding_orders: int = 0  # working orders that would add exposure
 
@@ -75,6 +76,8 @@ class Metrics:
 
     ts: datetime
     snapshot: RiskSnapshot
+    fill: Fill | None = None  # the fill that changed the numbers, if one did
+    added: bool = False  # that fill opened or grew a position (new exposure)
 
 
 GuardEvent = (

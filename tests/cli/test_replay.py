@@ -497,3 +497,29 @@ def test_bad_override_is_refused(
     assert code == 2
     assert out == ""
     assert message in err
+
+
+def test_a_fill_inside_a_no_executions_window_is_an_alert_on_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    news = tmp_path / "news.toml"
+    news.write_text('[[event]]\nat = 2026-12-09T14:00:00-05:00\ntitle = "FOMC"\n')
+    fill = {"type": "fill", "symbol": "ESZ6", "side": "buy", "qty": 1, "price": "6000"}
+    lines = [
+        {"ts": "2026-12-09T12:50:00-06:00", **fill},
+        {"ts": "2026-12-09T13:00:30-06:00", **fill, "side": "sell", "price": "5990"},
+    ]
+    code, records, err = replay(
+        capsys,
+        str(write(tmp_path, lines)),
+        "--profile",
+        "ftmo-1step-100k",
+        "--news",
+        str(news),
+    )
+    assert code == 0, err
+    assert records[0]["actions"] == []
+    [alert] = [a for a in records[1]["actions"] if "no-executions window" in a["reason"]]
+    assert alert["type"] == "alert"
+    assert "window 'FOMC' (all instruments" in alert["reason"]
+    assert "SELL 1 ESZ26 @ 5990" in alert["reason"]
