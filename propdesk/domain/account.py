@@ -181,6 +181,7 @@ class AccountRisk:
         )
         self.status = GuardStatus()
         self._working = (0, 0)
+        self._order_roots: frozenset[str] = frozenset()
         self._day: date | None = None
         self._day_end: datetime | None = None
         self._eod_at: datetime | None = None
@@ -198,6 +199,11 @@ class AccountRisk:
     def working_orders(self) -> tuple[int, int]:
         """(working orders, of which add exposure) as last reported."""
         return self._working
+
+    @property
+    def order_roots(self) -> frozenset[str]:
+        """The roots of the working orders as last reported (empty: none, or not known)."""
+        return self._order_roots
 
     def time_state(self) -> tuple[object, ...]:
         """What time alone can change: a clock tick that leaves this equal changed nothing."""
@@ -261,6 +267,7 @@ class AccountRisk:
             return self._step(Metrics(ts, self.snapshot(), event, added), ts, actions)
         if isinstance(event, WorkingOrders):
             self._working = (event.count, event.adding_exposure)
+            self._order_roots = event.roots
             return self._step(event, ts, actions)
         if isinstance(
             event, ClockTick | KillRequest | UnlockRequest | ConnectionRestored | FlatVerified
@@ -284,6 +291,7 @@ class AccountRisk:
             roots=self._held_roots(),
             working_orders=self._working[0],
             adding_orders=self._working[1],
+            order_roots=self._order_roots,
         )
 
     def _held_roots(self) -> frozenset[str]:

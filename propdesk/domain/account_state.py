@@ -61,6 +61,7 @@ def save_state(risk: AccountRisk) -> dict[str, Any]:
         "status": _save_status(risk.status),
         "clock": {
             "working": list(risk._working),
+            "order_roots": sorted(risk._order_roots),
             "day": _t(risk._day),
             "day_end": _t(risk._day_end),
             "eod_at": _t(risk._eod_at),
@@ -106,6 +107,7 @@ def _save_status(status: GuardStatus) -> dict[str, Any]:
         "since": _t(status.since),
         "lock_until": _t(status.lock_until),
         "stops_lifted": status.stops_lifted,
+        "scope": None if status.scope is None else sorted(status.scope),
         "snapshot": None
         if snapshot is None
         else {
@@ -117,6 +119,7 @@ def _save_status(status: GuardStatus) -> dict[str, Any]:
             "roots": sorted(snapshot.roots),
             "working_orders": snapshot.working_orders,
             "adding_orders": snapshot.adding_orders,
+            "order_roots": sorted(snapshot.order_roots),
         },
     }
 
@@ -140,6 +143,7 @@ def restore_state(risk: AccountRisk, data: dict[str, Any], book: InstrumentBook)
     clock = data["clock"]
     working, adding = clock["working"]
     risk._working = (int(working), int(adding))
+    risk._order_roots = frozenset(clock.get("order_roots", ()))
     day = clock["day"]
     risk._day = None if day is None else date.fromisoformat(day)
     risk._day_end = _dt(clock["day_end"])
@@ -191,6 +195,7 @@ def _restore_status(data: dict[str, Any]) -> GuardStatus:
             roots=frozenset(saved["roots"]),
             working_orders=int(saved["working_orders"]),
             adding_orders=int(saved["adding_orders"]),
+            order_roots=frozenset(saved.get("order_roots", ())),
         )
     )
     return GuardStatus(
@@ -201,4 +206,5 @@ def _restore_status(data: dict[str, Any]) -> GuardStatus:
         lock_until=_dt(data["lock_until"]),
         snapshot=snapshot,
         stops_lifted=bool(data.get("stops_lifted", False)),
+        scope=None if data.get("scope") is None else frozenset(data["scope"]),
     )

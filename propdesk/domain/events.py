@@ -79,9 +79,10 @@ class ConnectionRestored:
 
 @dataclass(frozen=True, slots=True)
 class FlatVerified:
-    """The kill switch re-read the broker: no position, no working order."""
+    """The kill switch re-read the broker: no position, no working order (within `roots`)."""
 
     ts: datetime
+    roots: frozenset[str] | None = None  # a scoped flatten's roots; None: the whole account
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class WorkingOrders:
     ts: datetime
     count: int
     adding_exposure: int = 0
+    roots: frozenset[str] = frozenset()  # of the working orders; a micro's full-size root too
 
 
 AccountEvent = (

@@ -91,6 +91,34 @@ def _hhmm(ts: datetime) -> str:
     return ts.astimezone(_EXCHANGE_TIME).strftime("%Y-%m-%d %H:%M CT")
 
 
+def _scope_flat(
+    scope: frozenset[str] | None, snapshot: RiskSnapshot, event: GuardEvent | None
+) -> bool:
+    """Is what a flatten covers flat: the whole account, or only the roots of its scope?
+
+    A verified-flat read counts for the scope it covered; working orders whose roots are not known
+    count as inside any scope, so only that read can end such a flatten.
+    """
+    verified = isinstance(event, FlatVerified)
+    if scope is None:
+        return snapshot.flat or (
+            verified and event.roots is None and not snapshot.has_position  # type: ignore[union-attr]
+        )
+    if not scope.isdisjoint(snapshot.roots):
+        return False
+    if verified and (event.roots is None or scope <= event.roots):  # type: ignore[union-attr]
+        return True
+    return not _orders_in_scope(scope, snapshot)
+
+
+def _orders_in_scope(scope: frozenset[str] | None, snapshot: RiskSnapshot) -> bool:
+    if not snapshot.working_orders:
+        return False
+    if scope is None or not snapshot.order_roots:
+        return True
+    return not scope.isdisjoint(snapshot.order_roots)
+
+
 class Guard:
     """Pure decisions for one account; all numbers and times come in, nothing is read from outside."""
 
@@ -137,6 +165,7 @@ class Guard:
                     status.snapshot,
                     working_orders=event.count,
                     adding_orders=event.adding_exposure,
+                    order_roots=event.roots,
                 ),
             )
         snapshot = status.snapshot
@@ -174,7 +203,7 @@ class Guard:
                 trigger = _Trigger(
                     GuardState.FLATTENING, "connection", reason, self._next_open(now)
                 )
-                if status.state < GuardState.FLATTENING:
+                if status.state < GuardState.FLATTENING or status.scope is not None:
                     return self._flatten(status, trigger, now, actions)
                 actions.append(Action(ActionType.FLATTEN, reason, "connection"))
                 return status, actions
@@ -184,23 +213,40 @@ class Guard:
                 return self._lock(status, now, actions), actions
             return status, actions
 
+        scope = status.scope
+        if status.state >= GuardState.FLATTENING and scope is not None:
+            # A scoped flatten or lock holds its roots only: the rest of the account trades on,
+            # so whatever would flatten the whole account (or more roots) still does.
+            hard = self._hard_trigger(snapshot, now, status.stops_lifted)
+            if hard is not None and (hard.roots is None or not hard.roots <= scope):
+                return self._flatten(status, hard, now, actions)
+
         if status.state is GuardState.FLATTENING:
-            if snapshot.flat or (isinstance(event, FlatVerified) and not snapshot.has_position):
+            if _scope_flat(scope, snapshot, event):
                 return self._lock(status, now, actions), actions
+            if scope is not None:
+                return status, actions
             return self._escalate_lock(status, snapshot, now), actions
 
         if status.state is GuardState.LOCKED:
             # Whatever the strategy does while locked is undone at once.
             added = isinstance(event, Metrics) and event.added
-            if snapshot.has_position and (added or previous is None or not previous.has_position):
+            held = snapshot.roots if scope is None else snapshot.roots & scope
+            before = (
+                frozenset()
+                if previous is None
+                else (previous.roots if scope is None else previous.roots & scope)
+            )
+            if held and (added or not before):
                 actions.append(
                     Action(
                         ActionType.FLATTEN,
                         f"locked ({status.rule}): a new position appeared; closing it",
                         status.rule,
+                        scope,
                     )
                 )
-            if snapshot.working_orders and (
+            if _orders_in_scope(scope, snapshot) and (
                 previous is None or snapshot.working_orders > previous.working_orders
             ):
                 actions.append(
@@ -208,8 +254,11 @@ class Guard:
                         ActionType.CANCEL_ORDERS,
                         f"locked ({status.rule}): {snapshot.working_orders} working order(s); cancelling",
                         status.rule,
+                        scope,
                     )
                 )
+            if scope is not None:
+                return status, actions
             return self._escalate_lock(status, snapshot, now), actions
 
         hard = self._hard_trigger(snapshot, now, status.stops_lifted)
@@ -304,6 +353,26 @@ class Guard:
         self, status: GuardStatus, trigger: _Trigger, now: datetime, actions: list[Action]
     ) -> tuple[GuardStatus, list[Action]]:
         lock_until = None if trigger.permanent else trigger.lock_until
+        if status.state >= GuardState.FLATTENING and status.scope is not None:
+            widened = None if trigger.roots is None else status.scope | trigger.roots
+            if widened != status.scope:
+                # More to flatten than the scoped lock holds: flatten that too, keep the longer lock.
+                merged = self._merge_lock(status, trigger)
+                status = replace(
+                    merged,
+                    state=GuardState.FLATTENING,
+                    reason=trigger.reason,
+                    rule=trigger.rule,
+                    since=now,
+                    scope=widened,
+                )
+                actions.append(
+                    Action(ActionType.FLATTEN, trigger.reason, trigger.rule, trigger.roots)
+                )
+                snapshot = status.snapshot
+                if snapshot is not None and _scope_flat(widened, snapshot, None):
+                    status = self._lock(status, now, actions)
+                return status, actions
         if status.state is GuardState.LOCKED:
             # Already locked: a kill keeps it locked and makes the lock permanent if asked to.
             if trigger.permanent and status.lock_until is not None:
@@ -322,10 +391,11 @@ class Guard:
             lock_until,
             status.snapshot,
             status.stops_lifted,
+            trigger.roots,
         )
         actions.append(Action(ActionType.FLATTEN, trigger.reason, trigger.rule, trigger.roots))
         snapshot = status.snapshot
-        if snapshot is not None and snapshot.flat:
+        if snapshot is not None and _scope_flat(trigger.roots, snapshot, None):
             status = self._lock(status, now, actions)
         return status, actions
 
@@ -335,8 +405,16 @@ class Guard:
             if status.lock_until is None
             else f"until {_hhmm(status.lock_until)}"
         )
-        reason = f"flat; locked {until} ({status.reason})"
-        actions.append(Action(ActionType.LOCK, reason, status.rule))
+        scope = status.scope
+        if scope is None:
+            reason = f"flat; locked {until} ({status.reason})"
+        else:
+            roots = ", ".join(sorted(scope))
+            reason = (
+                f"{roots} flat; {roots} locked {until}, other contracts keep trading "
+                f"({status.reason})"
+            )
+        actions.append(Action(ActionType.LOCK, reason, status.rule, scope))
         return replace(status, state=GuardState.LOCKED, since=now)
 
     def _merge_lock(self, status: GuardStatus, trigger: _Trigger) -> GuardStatus:
@@ -572,6 +650,7 @@ class Guard:
             if window.restriction is Restriction.FLAT and (
                 window.applies_to(snapshot.roots)
                 or (window.roots is None and snapshot.working_orders)
+                or (window.roots is not None and not window.roots.isdisjoint(snapshot.order_roots))
             ):
                 return _Trigger(
                     GuardState.FLATTENING,

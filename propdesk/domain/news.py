@@ -24,6 +24,11 @@ def roots_of(instrument: Instrument) -> frozenset[str]:
     return found
 
 
+def in_scope(instrument: Instrument, roots: frozenset[str] | None) -> bool:
+    """Does a flatten or lock scoped to `roots` (None: the whole account) cover this instrument?"""
+    return roots is None or not roots.isdisjoint(roots_of(instrument))
+
+
 class Restriction(StrEnum):
     FLAT = "flat"  # be flat with no working orders (Take Profit Trader)
     NO_EXECUTIONS = "no_executions"  # may hold, but nothing may fill, SL/TP included (FTMO, Alpha)

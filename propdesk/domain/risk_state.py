@@ -60,6 +60,7 @@ class RiskSnapshot:
     roots: frozenset[str]  # roots with an open position; a micro's full-size root too
     working_orders: int = 0
     adding_orders: int = 0  # working orders that would add exposure
+    order_roots: frozenset[str] = frozenset()  # of the working orders (empty: not known)
 
     @property
     def has_position(self) -> bool:
@@ -101,6 +102,8 @@ class GuardStatus:
     snapshot: RiskSnapshot | None = None
     # The trader unlocked their own stop: it is lifted, and the last line holds, until the day ends.
     stops_lifted: bool = False
+    # FLATTENING/LOCKED for these roots only (a news window's scope); None: the whole account.
+    scope: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from propdesk.domain.account import AccountRisk, calendar_for
 from propdesk.domain.calendar import Closure
 from propdesk.domain.events import Side
 from propdesk.domain.firms import FirmProfile
-from propdesk.domain.news import NewsEvent, Restriction
+from propdesk.domain.news import NewsEvent, Restriction, in_scope
 from propdesk.domain.protocol import Protocol
 
 
@@ -150,6 +150,17 @@ class LiveAccount:
     @property
     def ref(self) -> AccountRef:
         return self.setup.ref
+
+    def forget_exposure(self, roots: frozenset[str] | None) -> None:
+        """A verified-flat read covered `roots` (None: everything): drop what the view still shows."""
+        if roots is None:
+            self.orders.clear()
+            self.positions.clear()
+            return
+        for key in [k for k, o in self.orders.items() if in_scope(o.contract.instrument, roots)]:
+            del self.orders[key]
+        for key in [k for k, p in self.positions.items() if in_scope(p.contract.instrument, roots)]:
+            del self.positions[key]
 
     def view(self) -> tuple[list[BrokerPosition], list[WorkingOrder]]:
         return [p for p in self.positions.values() if p.net], list(self.orders.values())

@@ -49,6 +49,7 @@ from propdesk.domain.events import (
 from propdesk.domain.guard import Action, ActionType, GuardState
 from propdesk.domain.instruments import InstrumentBook
 from propdesk.domain.money import cents
+from propdesk.domain.news import in_scope, roots_of
 from propdesk.runtime.accounts import (
     AccountSetup,
     LiveAccount,
@@ -356,9 +357,12 @@ class Runtime:
 
     def _sync_orders(self, account: LiveAccount, ts: datetime) -> bool:
         count, adding = len(account.orders), len(account.adding_orders())
-        if (count, adding) == account.risk.working_orders:
+        roots = frozenset().union(
+            *(roots_of(o.contract.instrument) for o in account.orders.values())
+        )
+        if (count, adding) == account.risk.working_orders and roots == account.risk.order_roots:
             return False
-        return self._apply(account, WorkingOrders(ts, count, adding))
+        return self._apply(account, WorkingOrders(ts, count, adding, roots))
 
     def _apply(self, account: LiveAccount, event: AccountEvent) -> bool:
         """Journal one account event, apply it, and act on what the guard decides."""
@@ -430,12 +434,14 @@ class Runtime:
             if not self.killswitch.in_progress(account.ref):
                 account.flattens += 1
             self._open_flattens.add(account.key)
-            task = self.killswitch.flatten(account.ref)
+            task = self.killswitch.flatten(account.ref, action.roots)
             self._flatten_tasks.add(task)
             task.add_done_callback(lambda t, a=account: self._flatten_done(a, t))
         elif kind is ActionType.CANCEL_ORDERS:
             locked = account.risk.status.state >= GuardState.FLATTENING
             orders = list(account.orders.values()) if locked else account.adding_orders()
+            if action.roots is not None:
+                orders = [o for o in orders if in_scope(o.contract.instrument, action.roots)]
             self.killswitch.cancel_orders(account.ref, orders)
         elif kind is ActionType.REDUCE_ONLY:
             self.killswitch.cancel_orders(account.ref, account.adding_orders())
@@ -473,10 +479,10 @@ class Runtime:
             FlattenFinished(now, account.key, result.flat, result.detail, result.attempts)
         )
         if result.flat:
-            # The broker says flat: drop what our view still shows, then tell the guard.
-            account.orders.clear()
-            account.positions.clear()
-            self._apply(account, FlatVerified(now))
+            # The broker says flat (within the flatten's scope): drop what our view still shows
+            # there, then tell the guard.
+            account.forget_exposure(result.roots)
+            self._apply(account, FlatVerified(now, result.roots))
         else:
             self.notices.emit(Alert(now, Level.CRITICAL, f"NOT FLAT: {result.detail}", account.key))
         self.journal.flush()
@@ -618,7 +624,7 @@ class Runtime:
             f"flatten interrupted by a restart — re-issued (the account was {status.state.name}: "
             f"{status.reason})"
         )
-        action = Action(ActionType.FLATTEN, text, status.rule or "restart")
+        action = Action(ActionType.FLATTEN, text, status.rule or "restart", status.scope)
         self.journal.record_notice(
             now, {"type": "flatten_resumed", "state": status.state.name}, account.key
         )

@@ -24,6 +24,7 @@ from propdesk.brokers.base import (
     WorkingOrder,
 )
 from propdesk.domain.clock import Clock
+from propdesk.domain.news import in_scope
 from propdesk.runtime.collector import COLLECTOR
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class FlattenResult:
     started: float
     issued: float | None = None
     verified: float | None = None
+    roots: frozenset[str] | None = None  # what the flatten covered; None: the whole account
 
 
 class KillSwitch:
@@ -59,19 +61,31 @@ class KillSwitch:
         self._clock = clock
         self._view = view
         self._backoff = tuple(backoff)
-        self._running: dict[AccountRef, asyncio.Task[FlattenResult]] = {}
+        # The running flatten of each account, and the roots it covers (None: all of them).
+        self._running: dict[
+            AccountRef, tuple[frozenset[str] | None, asyncio.Task[FlattenResult]]
+        ] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def in_progress(self, account: AccountRef) -> bool:
-        task = self._running.get(account)
-        return task is not None and not task.done()
+        running = self._running.get(account)
+        return running is not None and not running[1].done()
 
-    def flatten(self, account: AccountRef) -> asyncio.Task[FlattenResult]:
-        """Start (or join) the flatten of one account."""
-        task = self._running.get(account)
-        if task is None or task.done():
-            task = _eager(self._flatten(account), f"flatten {account}")
-            self._running[account] = task
+    def flatten(
+        self, account: AccountRef, roots: frozenset[str] | None = None
+    ) -> asyncio.Task[FlattenResult]:
+        """Start (or join) the flatten of one account, or of its `roots` only (a news window).
+
+        A flatten already running joins when it covers as much: a whole-account one covers any
+        scope; a scoped one covers only its own roots, so a wider request starts its own.
+        """
+        running = self._running.get(account)
+        if running is not None and not running[1].done():
+            covered, task = running
+            if covered is None or (roots is not None and roots <= covered):
+                return task
+        task = _eager(self._flatten(account, roots), f"flatten {account}")
+        self._running[account] = (roots, task)
         return task
 
     async def flatten_many(self, accounts: Iterable[AccountRef]) -> list[FlattenResult]:
@@ -89,7 +103,7 @@ class KillSwitch:
 
     async def close(self) -> None:
         """Wait for running flattens (they protect money) and drop fire-and-forget work."""
-        running = [t for t in self._running.values() if not t.done()]
+        running = [t for _, t in self._running.values() if not t.done()]
         if running:
             await asyncio.gather(*running, return_exceptions=True)
         for task in list(self._tasks):
@@ -116,8 +130,11 @@ class KillSwitch:
         account: AccountRef,
         positions: list[BrokerPosition],
         orders: list[WorkingOrder],
+        roots: frozenset[str] | None,
     ) -> tuple[float, list[BaseException]]:
         """Send the cancels, then the closes, without waiting between them; returns when answered."""
+        if roots is not None:
+            return await self._issue_scoped(broker, account, positions, orders)
         # Eager: each request runs up to its first wait (the request sent) right here.
         requests = [_eager(broker.cancel_all(account, orders), f"cancel all {account}")]
         if positions:
@@ -126,30 +143,61 @@ class KillSwitch:
         results = await asyncio.gather(*requests, return_exceptions=True)
         return issued, [r for r in results if isinstance(r, BaseException)]
 
-    async def _flatten(self, account: AccountRef) -> FlattenResult:
+    @staticmethod
+    async def _issue_scoped(
+        broker: Broker,
+        account: AccountRef,
+        positions: list[BrokerPosition],
+        orders: list[WorkingOrder],
+    ) -> tuple[float, list[BaseException]]:
+        """A scoped flatten cannot use the broker's account-wide calls (they would close what the
+        scope leaves trading): one cancel per order in scope, then one close per contract."""
+        issued = time.perf_counter()
+        cancels = await asyncio.gather(
+            *(broker.cancel(account, o.order_id) for o in orders), return_exceptions=True
+        )
+        # Cancels first: a close racing a bracket's cancel could leave its other leg working.
+        closes = await asyncio.gather(
+            *(broker.close_position(account, p.contract) for p in positions if p.net),
+            return_exceptions=True,
+        )
+        errors = [r for r in (*cancels, *closes) if isinstance(r, BaseException)]
+        return issued, errors
+
+    async def _flatten(self, account: AccountRef, roots: frozenset[str] | None) -> FlattenResult:
         # Released by the coroutine itself, not a done-callback: a flatten that ends inside its
         # eager start must not leave the collector off until the loop's next turn.
         with COLLECTOR.held():
-            return await self._flatten_held(account)
+            return await self._flatten_held(account, roots)
 
-    async def _flatten_held(self, account: AccountRef) -> FlattenResult:
+    def _scoped_view(
+        self, account: AccountRef, roots: frozenset[str] | None
+    ) -> tuple[list[BrokerPosition], list[WorkingOrder]]:
+        positions, orders = self._view(account)
+        return _within(positions, roots), _within(orders, roots)
+
+    async def _flatten_held(
+        self, account: AccountRef, roots: frozenset[str] | None
+    ) -> FlattenResult:
         started = time.perf_counter()
         # Started eagerly, this runs before `flatten` stores the task: store it first, so a second
         # FLATTEN during the requests below joins this one instead of starting another.
         current = asyncio.current_task()
         if current is not None:
-            self._running[account] = current  # type: ignore[assignment]
+            self._running[account] = (roots, current)  # type: ignore[assignment]
         name = str(account)
         broker = self._brokers.get(account.broker)
         if broker is None:
-            return FlattenResult(name, False, f"no connection named {account.broker!r}", 0, started)
-        positions, orders = self._view(account)
+            return FlattenResult(
+                name, False, f"no connection named {account.broker!r}", 0, started, roots=roots
+            )
+        positions, orders = self._scoped_view(account, roots)
         issued: float | None = None
         errors: list[BaseException] = []
         detail = ""
         for attempt, pause in enumerate(self._backoff, start=1):
             try:
-                first, errors = await self._issue(broker, account, positions, orders)
+                first, errors = await self._issue(broker, account, positions, orders, roots)
                 issued = issued or first
                 if any(isinstance(e, SessionLost) for e in errors):
                     raise next(e for e in errors if isinstance(e, SessionLost))
@@ -157,18 +205,21 @@ class KillSwitch:
                     await self._clock.sleep(pause)
                 snapshot = await broker.exposure(account)
             except SessionLost as exc:
-                return FlattenResult(name, False, f"session lost: {exc}", attempt, started, issued)
+                return FlattenResult(
+                    name, False, f"session lost: {exc}", attempt, started, issued, roots=roots
+                )
             except (BrokerError, OSError, TimeoutError) as exc:
                 detail = f"broker error: {exc}"
                 log.warning("flatten %s attempt %d: %s", name, attempt, exc)
-                positions, orders = self._view(account)
+                positions, orders = self._scoped_view(account, roots)
                 continue
-            if snapshot.is_flat(account):
+            positions = _within(snapshot.positions_of(account), roots)
+            orders = _within(snapshot.orders_of(account), roots)
+            if not positions and not orders:
+                done = "verified flat" if roots is None else f"verified flat in {_text(roots)}"
                 return FlattenResult(
-                    name, True, "verified flat", attempt, started, issued, time.perf_counter()
+                    name, True, done, attempt, started, issued, time.perf_counter(), roots
                 )
-            positions = snapshot.positions_of(account)
-            orders = snapshot.orders_of(account)
             detail = f"still {len(positions)} position(s) and {len(orders)} working order(s)" + (
                 f"; last error: {errors[0]}" if errors else ""
             )
@@ -179,7 +230,25 @@ class KillSwitch:
             len(self._backoff),
             started,
             issued,
+            roots=roots,
         )
+
+
+def _within[T: (BrokerPosition, WorkingOrder)](
+    items: list[T], roots: frozenset[str] | None
+) -> list[T]:
+    """The positions or orders a flatten scoped to `roots` covers (all of them for None)."""
+    if roots is None:
+        return [i for i in items if not isinstance(i, BrokerPosition) or i.net]
+    return [
+        i
+        for i in items
+        if in_scope(i.contract.instrument, roots) and (not isinstance(i, BrokerPosition) or i.net)
+    ]
+
+
+def _text(roots: frozenset[str]) -> str:
+    return ", ".join(sorted(roots))
 
 
 def _eager[T](coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import select
 import shutil
 import signal
@@ -224,18 +225,41 @@ def connect_ro(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
 
 
+_ARCHIVE_DAY = re.compile(r"(\d{4}-\d{2}-\d{2})(?:-(\d+))?")
+
+
+def journal_files(path: Path) -> list[Path]:
+    """The journal's finished days (`journal.2026-12-03.sqlite`, oldest first), then the live file.
+
+    A run that crosses the 17:00 CT day end rotates the journal: the earlier records move, whole,
+    to that day's archive, and the live file starts with a snapshot. Seq numbers continue across.
+    """
+    archives = []
+    for candidate in path.parent.glob(f"{path.stem}.*{path.suffix}"):
+        middle = candidate.name[len(path.stem) + 1 : len(candidate.name) - len(path.suffix)]
+        found = _ARCHIVE_DAY.fullmatch(middle)
+        if found:
+            archives.append((found.group(1), int(found.group(2) or 1), candidate))
+    return [p for _day, _n, p in sorted(archives)] + [path]
+
+
 def read_rows(path: Path, after: int = 0, upto: int | None = None) -> list[Row]:
-    """Committed rows with after < seq (<= upto), in one read transaction."""
-    db = connect_ro(path)
-    try:
-        sql = "SELECT seq, ts, kind, account, broker, payload FROM records WHERE seq > ?"
-        params: list[int] = [after]
-        if upto is not None:
-            sql += " AND seq <= ?"
-            params.append(upto)
-        return [tuple(r) for r in db.execute(sql + " ORDER BY seq", params)]  # type: ignore[misc]
-    finally:
-        db.close()
+    """Committed rows with after < seq (<= upto), across the journal's archived days and the live
+    file, one read transaction per file."""
+    rows: dict[int, Row] = {}
+    for file in journal_files(path):
+        db = connect_ro(file)
+        try:
+            sql = "SELECT seq, ts, kind, account, broker, payload FROM records WHERE seq > ?"
+            params: list[int] = [after]
+            if upto is not None:
+                sql += " AND seq <= ?"
+                params.append(upto)
+            for row in db.execute(sql, params):
+                rows.setdefault(row[0], tuple(row))  # type: ignore[arg-type]
+        finally:
+            db.close()
+    return [rows[seq] for seq in sorted(rows)]
 
 
 def max_seq(path: Path) -> int:

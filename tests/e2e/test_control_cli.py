@@ -141,7 +141,9 @@ def test_status_flatten_unlock_and_sigterm(workdir: Path) -> None:
         # the account only stays LOCKED if a rule (not the kill) locks it again.
         result = run_cli(workdir, "unlock", APEX, "--confirm", APEX)
         assert result.returncode == 0, result.stdout + result.stderr
-        match = re.fullmatch(rf"{re.escape(APEX)}: ([A-Z_]+)\n", result.stdout)
+        match = re.fullmatch(
+            rf"{re.escape(APEX)}: ([A-Z_]+) — (unlocked by the trader.*)\n", result.stdout
+        )
         assert match, result.stdout
         after_unlock = match.group(1)
         apex = {a["account"]: a for a in status(workdir)["accounts"]}[APEX]

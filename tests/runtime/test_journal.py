@@ -51,7 +51,9 @@ def test_codec_round_trips_every_event(instruments: InstrumentBook) -> None:
         UnlockRequest(T0, True, "sim:demo-1"),
         ConnectionRestored(T0, timedelta(seconds=12.5)),
         FlatVerified(T0),
+        FlatVerified(T0, frozenset({"CL"})),
         WorkingOrders(T0, 3, 1),
+        WorkingOrders(T0, 2, 0, frozenset({"ES", "MES"})),
     ]
     for event in events:
         assert decode_event(T0, encode_event(event), instruments) == event

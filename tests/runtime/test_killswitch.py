@@ -148,3 +148,37 @@ async def test_the_collector_comes_back_after_a_flatten_that_fails(venue: tuple)
     assert not result.flat
     assert gc.isenabled()
     assert COLLECTOR.holders == 0
+
+
+async def test_a_scoped_flatten_closes_its_roots_and_leaves_the_rest(
+    venue: tuple, instruments: InstrumentBook
+) -> None:
+    _, broker, ref, es = venue
+    cl = front_month(instruments.instrument("CL"), OPEN)
+    mcl = front_month(instruments.instrument("MCL"), OPEN)
+    await hold(broker, ref, es, 1, resting=2)
+    await broker.place(ref, OrderRequest(cl, Side.BUY, 1))
+    await broker.place(ref, OrderRequest(mcl, Side.SELL, 2))
+    await broker.place(ref, OrderRequest(cl, Side.BUY, 1, OrderType.LIMIT, limit_price=Decimal(1)))
+    result = await switch(broker, ref).flatten(ref, frozenset({"CL"}))
+    assert result.flat, result.detail
+    assert result.detail == "verified flat in CL"
+    assert result.roots == frozenset({"CL"})
+    snapshot = await broker.snapshot([ref])
+    assert {p.contract.key: p.net for p in snapshot.positions_of(ref)} == {es.key: 1}
+    assert {o.contract.key for o in snapshot.orders_of(ref)} == {es.key}
+    assert len(snapshot.orders_of(ref)) == 2
+
+
+async def test_a_whole_flatten_covers_a_scoped_request_but_not_the_reverse(venue: tuple) -> None:
+    _, broker, ref, es = venue
+    await hold(broker, ref, es, 1)
+    kill = switch(broker, ref)
+    whole = kill.flatten(ref)
+    assert kill.flatten(ref, frozenset({"ES"})) is whole
+    await whole
+    scoped = kill.flatten(ref, frozenset({"CL"}))
+    wider = kill.flatten(ref)
+    assert wider is not scoped
+    assert (await scoped).flat
+    assert (await wider).flat

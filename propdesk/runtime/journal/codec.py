@@ -61,9 +61,14 @@ def encode_event(event: AccountEvent) -> dict[str, Any]:
     if isinstance(event, ConnectionRestored):
         return {"type": "reconnected", "down_seconds": str(event.down_for.total_seconds())}
     if isinstance(event, FlatVerified):
-        return {"type": "flat_verified"}
+        if event.roots is None:
+            return {"type": "flat_verified"}
+        return {"type": "flat_verified", "roots": sorted(event.roots)}
     if isinstance(event, WorkingOrders):
-        return {"type": "orders", "count": event.count, "adding": event.adding_exposure}
+        payload = {"type": "orders", "count": event.count, "adding": event.adding_exposure}
+        if event.roots:
+            payload["roots"] = sorted(event.roots)
+        return payload
     raise TypeError(f"cannot journal {type(event).__name__}")
 
 
@@ -96,7 +101,10 @@ def decode_event(ts: datetime, payload: dict[str, Any], book: InstrumentBook) ->
     if kind == "reconnected":
         return ConnectionRestored(ts, timedelta(seconds=float(payload["down_seconds"])))
     if kind == "flat_verified":
-        return FlatVerified(ts)
+        roots = payload.get("roots")
+        return FlatVerified(ts, None if roots is None else frozenset(roots))
     if kind == "orders":
-        return WorkingOrders(ts, int(payload["count"]), int(payload["adding"]))
+        return WorkingOrders(
+            ts, int(payload["count"]), int(payload["adding"]), frozenset(payload.get("roots", ()))
+        )
     raise JournalError(f"unknown event type {kind!r} in the journal")
