@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from propdesk.domain.commissions import CommissionBook
     from propdesk.domain.firms import ProfileSet
     from propdesk.domain.instruments import InstrumentBook
 
@@ -45,11 +46,22 @@ def load_instruments() -> InstrumentBook:
     return InstrumentBook.from_toml(read_text("instruments.toml"))
 
 
+def load_commissions() -> CommissionBook:
+    """The firms' commission schedules (resources/commissions.toml), validated."""
+    from propdesk.domain.commissions import parse_commissions
+
+    return parse_commissions(read_text("commissions.toml"), "commissions.toml")
+
+
 def load_profiles() -> ProfileSet:
-    """Every firm profile shipped in resources/firms, validated."""
-    from propdesk.domain.firms import ProfileSet
+    """Every firm profile shipped in resources/firms, validated, each naming a schedule that exists."""
+    from propdesk.domain.firms import ProfileError, ProfileSet
 
     folder = resource_path("firms")
-    return ProfileSet.from_texts(
+    profiles = ProfileSet.from_texts(
         (path.name, path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.toml"))
     )
+    problems = load_commissions().unknown_references(profiles.values())
+    if problems:
+        raise ProfileError(problems)
+    return profiles

@@ -338,6 +338,9 @@ class FirmProfile(_Frozen):
     news: NewsPolicy
     automation: AutomationPolicy
     consistency: Sourced[Fraction] | None = None
+    # The name of the firm's schedule in resources/commissions.toml, charged on fills the broker
+    # reports without a fee (Tradovate, Rithmic); None: the profile has none (the runtime alerts).
+    commissions: Slug | None = None
     sources: dict[Annotated[str, AfterValidator(_table_key)], Text]
     notes: str = ""
 
