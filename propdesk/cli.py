@@ -64,6 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument(
         "--table", action="store_true", help="a readable table instead of JSON lines"
     )
+    replay.add_argument(
+        "--commissions",
+        action="store_true",
+        help="charge the profile's commission schedule on fills without a fee (as the console "
+        "does for brokers that report none); each line then also gives fees and estimated_fees",
+    )
+    replay.add_argument(
+        "--platform",
+        choices=("tradovate", "rithmic", "projectx"),
+        help="with --commissions: the platform whose commissions apply, where the firm's differ",
+    )
 
     profiles = commands.add_parser("profiles", help="list the firm profiles propdesk knows")
     profiles.add_argument(
@@ -190,8 +201,10 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from propdesk.domain.news import NewsListError, parse_news
     from propdesk.domain.protocol import Protocol
     from propdesk.replay import MAX_BALANCE, ReplayError, read_lines, run, write_jsonl
-    from propdesk.resources import load_instruments, load_profiles
+    from propdesk.resources import load_commissions, load_instruments, load_profiles
 
+    if args.platform is not None and not args.commissions:
+        return _fail(err, "--platform only chooses commissions: give it with --commissions")
     try:
         profiles = load_profiles()
         profile = profiles.get(args.profile)
@@ -230,6 +243,9 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except (OSError, NewsListError, ValueError) as exc:
         return _fail(err, str(exc))
     instruments = load_instruments()
+    commissions = (
+        load_commissions().table(profile.commissions, args.platform) if args.commissions else None
+    )
     calendar = calendar_for(profile, closures)
     protocol = Protocol() if args.protocol == "default" else Protocol.none()
     try:
@@ -240,7 +256,13 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             with open(args.events, "rb") as stream:
                 lines = read_lines(stream, instruments)
         records = run(
-            lines, profile, calendar=calendar, protocol=protocol, balance=balance, news=news
+            lines,
+            profile,
+            calendar=calendar,
+            protocol=protocol,
+            balance=balance,
+            news=news,
+            commissions=commissions,
         )
     except OSError as exc:
         return _fail(err, f"cannot read {args.events}: {exc.strerror}")
@@ -370,6 +392,12 @@ def _write_table(records: Any, out: TextIO, profile_id: str) -> None:
         out.write(
             f"{record['ts']:26} {record['equity']:>10} {record['day_pnl']:>9} "
             f"{record['floor'] or '—':>10} {record['state']:12} {actions}\n"
+        )
+    if records and "fees" in records[-1]:
+        last = records[-1]
+        out.write(
+            f"\nfees: {last['fees']} (estimated: {last['estimated_fees']} — the broker reported "
+            "none; charged from the profile's commission schedule)\n"
         )
 
 

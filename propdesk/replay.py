@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TextIO
 
 from propdesk.domain.account import AccountRisk
 from propdesk.domain.calendar import MAX_YEAR, MIN_YEAR, TradingCalendar
+from propdesk.domain.commissions import CommissionTable
 from propdesk.domain.events import (
     AccountEvent,
     ClockTick,
@@ -216,10 +217,12 @@ def parse_line(text: str, number: int, instruments: InstrumentBook) -> ReplayLin
             raise ReplayError(f"{where}: 'side' must be 'buy' or 'sell', got {_shown(side_text)}")
         qty = _qty(raw, where)
         price = _amount(raw, "price", where, above_zero=True, high=MAX_PRICE)
+        # No fee on the line: the broker reported none (charged from the schedule with
+        # --commissions, booked as nothing without it).
         fee = (
             _amount(raw, "fee", where, above_zero=False, high=MAX_FEE)
             if raw.get("fee") is not None
-            else Decimal(0)
+            else None
         )
         event = Fill(ts, contract, Side(side_text), qty, price, fee)
     elif kind == "mark":
@@ -306,12 +309,21 @@ def run(
     protocol: Protocol,
     balance: Decimal | None = None,
     news: Iterable[NewsEvent] = (),
+    commissions: CommissionTable | None = None,
 ) -> list[dict[str, Any]]:
     """One output record per input line, in order; all of them, or a ReplayError naming the line.
 
-    A list, not a stream: the caller prints nothing until every line has gone through.
+    A list, not a stream: the caller prints nothing until every line has gone through. With
+    `commissions`, fills without a fee are charged from it and each record also says the fees.
     """
-    account = AccountRisk(profile, calendar=calendar, protocol=protocol, news=news, balance=balance)
+    account = AccountRisk(
+        profile,
+        calendar=calendar,
+        protocol=protocol,
+        news=news,
+        balance=balance,
+        commissions=commissions,
+    )
     records = []
     for line in lines:
         try:
@@ -331,7 +343,7 @@ def run(
 def _process(account: AccountRisk, line: ReplayLine) -> dict[str, Any]:
     actions = account.process(line.event)
     view = account.view()
-    return {
+    record: dict[str, Any] = {
         "ts": line.ts_text,
         "trading_day": view.trading_day.isoformat(),
         "balance": cents(view.balance),
@@ -346,6 +358,10 @@ def _process(account: AccountRisk, line: ReplayLine) -> dict[str, Any]:
         "state": view.state.name,
         "actions": [{"type": a.type.value, "reason": a.reason} for a in actions],
     }
+    if account.commissions is not None:
+        record["fees"] = cents(view.fees)
+        record["estimated_fees"] = cents(view.estimated_fees)
+    return record
 
 
 def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:

@@ -32,9 +32,10 @@ from propdesk.config.secrets import NoSecureKeyring, SecretStore
 from propdesk.domain.account import calendar_for
 from propdesk.domain.calendar import TradingCalendar
 from propdesk.domain.clock import Clock
+from propdesk.domain.commissions import CommissionBook
 from propdesk.domain.firms import ProfileSet
 from propdesk.domain.instruments import InstrumentBook
-from propdesk.resources import load_instruments, load_profiles
+from propdesk.resources import load_commissions, load_instruments, load_profiles
 from propdesk.runtime.accounts import AccountSetup, setup_to_json
 from propdesk.runtime.clock import SteadyClock
 from propdesk.runtime.control import AlreadyRunning
@@ -196,10 +197,15 @@ class ConfiguredWorkspace:
 
 
 def account_setups(
-    config: Config, profiles: ProfileSet, today: datetime
+    config: Config, profiles: ProfileSet, today: datetime, commissions: CommissionBook
 ) -> dict[str, list[AccountSetup]]:
-    """Each connection's account setups, with the profile overrides and the user's protocol applied."""
+    """Each connection's account setups, with the profile overrides and the user's protocol applied.
+
+    Every account gets its firm's commission schedule as its platform charges it: fills the
+    broker reports without a fee are charged from it (a missing root is alerted).
+    """
     protocol = config.protocol()
+    platforms = {c.id: c.broker.value for c in config.connections}
     setups: dict[str, list[AccountSetup]] = {c.id: [] for c in config.connections}
     for account in config.accounts:
         profile = account_profile(account, profiles, today.date())
@@ -210,6 +216,7 @@ def account_setups(
                 protocol,
                 cluster=account.cluster or None,
                 name=account.name or account.key,
+                commissions=commissions.table(profile.commissions, platforms[account.connection]),
             )
         )
     return setups
@@ -229,7 +236,7 @@ def build_workspace(
     profiles = load_profiles()
     clock = clock if clock is not None else SteadyClock()
     factories = factories if factories is not None else FACTORIES
-    setups_by_connection = account_setups(config, profiles, clock.now())
+    setups_by_connection = account_setups(config, profiles, clock.now(), load_commissions())
     venues: list[Venue] = []
     setups: list[AccountSetup] = []
     problems: list[str] = []

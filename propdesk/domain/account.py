@@ -15,6 +15,7 @@ from typing import Any
 
 from propdesk.domain import account_state
 from propdesk.domain.calendar import CME_DAY, Closure, DayBoundary, FlatByRule, TradingCalendar
+from propdesk.domain.commissions import CommissionTable
 from propdesk.domain.events import (
     AccountEvent,
     ClockTick,
@@ -30,6 +31,7 @@ from propdesk.domain.firms import FirmProfile
 from propdesk.domain.floors import FloorRules, Floors, ticks_to_floor
 from propdesk.domain.guard import (
     Action,
+    ActionType,
     Guard,
     GuardEvent,
     GuardLimits,
@@ -115,6 +117,8 @@ class AccountView:
     high_water: Decimal | None = None  # the high the max-loss floor trails; None if it never trails
     day_start_balance: Decimal | None = None  # day P&L is measured from it
     start_balance: Decimal | None = None  # the account's starting balance (the firm's)
+    fees: Decimal = Decimal(0)  # every fee booked, reported or estimated
+    estimated_fees: Decimal = Decimal(0)  # of which charged from the commission schedule
 
     @property
     def distance_to_floor(self) -> Decimal | None:
@@ -141,6 +145,7 @@ class AccountRisk:
         news: Iterable[NewsEvent] = (),
         balance: Decimal | None = None,
         product_group: str = "equity",
+        commissions: CommissionTable | None = None,
     ) -> None:
         protocol = protocol if protocol is not None else Protocol()
         self.profile = profile
@@ -180,6 +185,9 @@ class AccountRisk:
             self.news_windows,
         )
         self.status = GuardStatus()
+        # None: a fill without a fee books none (replay's default). A table: it is charged instead.
+        self.commissions = commissions
+        self._unpriced_roots: set[str] = set()  # roots already alerted for a missing commission
         self._working = (0, 0)
         self._order_roots: frozenset[str] = frozenset()
         self._day: date | None = None
@@ -259,6 +267,7 @@ class AccountRisk:
         if isinstance(event, Fill):
             position = ledger.positions.get(event.contract.key)
             before = 0 if position is None else position.net
+            event = self._with_fee(event, actions)
             ledger.apply_fill(event)
             after = before + event.signed_qty
             # A fill adds exposure when it opens, grows or flips a position.
@@ -274,6 +283,25 @@ class AccountRisk:
         ):
             return self._step(event, ts, actions)
         raise TypeError(f"not an account event: {event!r}")
+
+    def _with_fee(self, fill: Fill, actions: list[Action]) -> Fill:
+        """The fill with the commission its broker left out, estimated from the schedule.
+
+        A fee the broker reported (0 included) stands. A root the schedule has no amount for is
+        alerted once, not charged 0 in silence.
+        """
+        table = self.commissions
+        if fill.fee is not None or table is None:
+            return fill
+        root = fill.contract.instrument.root
+        fee = table.fee(root, fill.qty)
+        if fee is None:
+            if root not in self._unpriced_roots:
+                self._unpriced_roots.add(root)
+                actions.append(Action(ActionType.ALERT, table.missing(root), "commission"))
+            return fill
+        self.ledger.estimated_fees += fee
+        return replace(fill, fee=fee)
 
     def _step(self, event: GuardEvent, ts: datetime, actions: list[Action]) -> list[Action]:
         self.status, new = self.guard.step(self.status, event, ts)
@@ -382,6 +410,8 @@ class AccountRisk:
             high_water=self._trailed_high(),
             day_start_balance=ledger.day_start_balance,
             start_balance=floors.rules.start_balance,
+            fees=ledger.fees,
+            estimated_fees=ledger.estimated_fees,
         )
 
     def _levels(

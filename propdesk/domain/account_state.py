@@ -76,6 +76,7 @@ def _save_ledger(ledger: Ledger) -> dict[str, Any]:
         "start_balance": _d(ledger.start_balance),
         "realized": _d(ledger.realized),
         "fees": _d(ledger.fees),
+        "estimated_fees": _d(ledger.estimated_fees),
         "day_start_balance": _d(ledger.day_start_balance),
         "day_realized": _d(ledger.day_realized),
         "day_fees": _d(ledger.day_fees),
@@ -159,6 +160,8 @@ def _restore_ledger(ledger: Ledger, data: dict[str, Any], book: InstrumentBook) 
         )
     ledger.realized = Decimal(data["realized"])
     ledger.fees = Decimal(data["fees"])
+    # States saved before fees were estimated have none.
+    ledger.estimated_fees = Decimal(data.get("estimated_fees", "0"))
     ledger.day_start_balance = Decimal(data["day_start_balance"])
     ledger.day_realized = Decimal(data["day_realized"])
     ledger.day_fees = Decimal(data["day_fees"])

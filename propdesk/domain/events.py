@@ -26,7 +26,9 @@ class Fill:
     side: Side
     qty: int
     price: Decimal
-    fee: Decimal = Decimal(0)  # total for this fill, all contracts
+    # Total for this fill, all contracts. None: the broker reported no fee (Tradovate, Rithmic),
+    # which is not a fee of 0: the account charges its commission schedule instead.
+    fee: Decimal | None = None
     fill_id: str = ""
 
     @property

@@ -75,6 +75,7 @@ class Ledger:
         "day_fees",
         "day_realized",
         "day_start_balance",
+        "estimated_fees",
         "fees",
         "fills",
         "positions",
@@ -87,6 +88,7 @@ class Ledger:
         self.start_balance = start_balance
         self.realized = ZERO
         self.fees = ZERO
+        self.estimated_fees = ZERO  # the part of `fees` charged from a schedule, not the broker
         self.day_start_balance = start_balance
         self.day_realized = ZERO
         self.day_fees = ZERO
@@ -159,8 +161,9 @@ class Ledger:
         realized = realized_points * contract.instrument.point_value
         self.realized += realized
         self.day_realized += realized
-        self.fees += fill.fee
-        self.day_fees += fill.fee
+        if fill.fee is not None:  # None (no fee reported, none estimated) books nothing
+            self.fees += fill.fee
+            self.day_fees += fill.fee
         self.fills += 1
         # A fill is a price. A bid or ask older than it says nothing about the position it made
         # (a quote from minutes or days ago would invent open profit, and a high-water mark with

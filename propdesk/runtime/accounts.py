@@ -15,6 +15,7 @@ from typing import Any, get_args, get_type_hints
 from propdesk.brokers.base import AccountRef, BrokerPosition, WorkingOrder
 from propdesk.domain.account import AccountRisk, calendar_for
 from propdesk.domain.calendar import Closure
+from propdesk.domain.commissions import CommissionTable
 from propdesk.domain.events import Side
 from propdesk.domain.firms import FirmProfile
 from propdesk.domain.news import NewsEvent, Restriction, in_scope
@@ -31,6 +32,8 @@ class AccountSetup:
     news: tuple[NewsEvent, ...] = ()
     product_group: str = "equity"
     name: str = ""
+    # Charged on fills the broker reports without a fee; None: such fills book no fee.
+    commissions: CommissionTable | None = None
 
 
 # -- journal form -------------------------------------------------------------------------------------
@@ -99,6 +102,7 @@ def setup_to_json(setup: AccountSetup) -> dict[str, Any]:
         "cluster": setup.cluster,
         "news": [_news_to_json(n) for n in setup.news],
         "product_group": setup.product_group,
+        "commissions": None if setup.commissions is None else setup.commissions.to_json(),
     }
 
 
@@ -112,6 +116,10 @@ def setup_from_json(data: dict[str, Any]) -> AccountSetup:
         news=tuple(_news_from_json(n) for n in data["news"]),
         product_group=data["product_group"],
         name=data.get("name", ""),
+        # Journals from before commissions were estimated replay as they ran: without.
+        commissions=None
+        if data.get("commissions") is None
+        else CommissionTable.from_json(data["commissions"]),
     )
 
 
@@ -123,6 +131,7 @@ def risk_for(setup: AccountSetup, closures: tuple[Closure, ...] = ()) -> Account
         news=setup.news,
         balance=setup.balance,
         product_group=setup.product_group,
+        commissions=setup.commissions,
     )
 
 

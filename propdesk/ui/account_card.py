@@ -224,6 +224,7 @@ class AccountCard(QFrame):
             self.equity,
             f"equity {text.money(view.equity)}\nopen {text.money(view.open_pnl, sign=True)}",
         )
+        self.equity.setToolTip(text.fees(view.fees, view.estimated_fees))
         self._distance(
             view.distance_to_daily, view, "ticks_to_daily", self.daily_dollars, self.daily_ticks
         )

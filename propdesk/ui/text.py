@@ -11,6 +11,16 @@ MINUS = "\u2212"  # a real minus sign: as wide as the plus, readable from across
 DASH = "\u2014"
 
 
+def fees(total: Decimal, estimated: Decimal) -> str:
+    """Fees booked, saying which part propdesk charged because the broker reported none."""
+    if not estimated:
+        return f"fees: {money(total)}"
+    return (
+        f"fees: {money(total)} (estimated: {money(estimated)} — the broker reported none; "
+        "charged from the firm's commission schedule)"
+    )
+
+
 def money(value: Decimal | None, *, sign: bool = False) -> str:
     """$1,234.56; with `sign`, +$1,234.56 / −$1,234.56."""
     if value is None:

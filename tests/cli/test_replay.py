@@ -523,3 +523,70 @@ def test_a_fill_inside_a_no_executions_window_is_an_alert_on_its_line(
     assert alert["type"] == "alert"
     assert "window 'FOMC' (all instruments" in alert["reason"]
     assert "SELL 1 ESZ26 @ 5990" in alert["reason"]
+
+
+# A Tradovate-style day: the fills carry no fee. One ES round trip at the same price and one MES
+# round trip whose fee the broker did report.
+def fill_line(minute: int, symbol: str, side: str, fee: str | None = None) -> dict:
+    line = {
+        "ts": f"2026-11-17T09:{minute:02d}:00-06:00",
+        "type": "fill",
+        "symbol": symbol,
+        "side": side,
+        "qty": 1,
+        "price": "6000.00",
+    }
+    return line if fee is None else line | {"fee": fee}
+
+
+NO_FEE_DAY = [
+    fill_line(0, "ESZ6", "buy"),
+    fill_line(1, "ESZ6", "sell"),
+    fill_line(2, "MESZ6", "buy", "0.37"),
+    fill_line(3, "MESZ6", "sell", "0.37"),
+]
+
+
+def test_commissions_charge_the_profiles_schedule_on_fills_without_a_fee(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(write(tmp_path, NO_FEE_DAY))
+    code, plain, err = replay(capsys, path, "--profile", "tpt-test-50k")
+    assert code == 0, err
+    assert plain[1]["equity"] == "50000.00", "without the option: as before, no fee at all"
+    assert "fees" not in plain[1], "and the output keeps its keys"
+    code, charged, err = replay(capsys, path, "--profile", "tpt-test-50k", "--commissions")
+    assert code == 0, err
+    assert [r["equity"] for r in charged] == ["49997.50", "49995.00", "49994.63", "49994.26"]
+    assert [(r["fees"], r["estimated_fees"]) for r in charged] == [
+        ("2.50", "2.50"),
+        ("5.00", "5.00"),  # Take Profit Trader's $5.00 ES round turn
+        ("5.37", "5.00"),  # the broker's MES fee stands: not charged again
+        ("5.74", "5.00"),
+    ]
+
+
+def test_commissions_alert_a_root_without_an_amount_and_show_in_the_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(write(tmp_path, NO_FEE_DAY[:2]))
+    code, records, err = replay(
+        capsys, path, "--profile", "ftmo-2step-100k", "--commissions", "--platform", "rithmic"
+    )
+    assert code == 0, err
+    assert records[0]["actions"][0]["type"] == "alert"
+    assert "names no commission schedule" in records[0]["actions"][0]["reason"]
+    assert records[1]["actions"] == [], "once per root"
+    assert main(["replay", path, "--profile", "tpt-test-50k", "--commissions", "--table"]) == 0
+    out, _ = capsys.readouterr()
+    assert "fees: 5.00 (estimated: 5.00 — the broker reported none" in out
+
+
+def test_platform_without_commissions_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(write(tmp_path, NO_FEE_DAY))
+    assert main(["replay", path, "--profile", "tpt-test-50k", "--platform", "tradovate"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "--platform only chooses commissions" in err

@@ -26,6 +26,7 @@ from propdesk.domain.firms import ProfileSet
 from propdesk.domain.guard import GuardState
 from propdesk.domain.instruments import InstrumentBook
 from propdesk.domain.protocol import Protocol
+from propdesk.resources import load_commissions
 from propdesk.runtime.accounts import AccountSetup, risk_for, setup_from_json, setup_to_json
 from propdesk.runtime.journal import Journal, JournalError, decode_event, encode_event, rebuild
 
@@ -57,6 +58,17 @@ def test_codec_round_trips_every_event(instruments: InstrumentBook) -> None:
     ]
     for event in events:
         assert decode_event(T0, encode_event(event), instruments) == event
+
+
+def test_codec_keeps_no_fee_apart_from_a_fee_of_zero(instruments: InstrumentBook) -> None:
+    es = instruments.parse("ESZ6")
+    none, zero = (Fill(T0, es, Side.BUY, 1, D("6000.00"), fee, "f-1") for fee in (None, D(0)))
+    assert encode_event(none)["fee"] is None
+    assert decode_event(T0, encode_event(none), instruments).fee is None, "reported none"
+    assert decode_event(T0, encode_event(zero), instruments).fee == D(0), "reported 0"
+    # A record written before the distinction always held a string: read as the broker's fee.
+    old = {"type": "fill", "contract": "ESZ6", "side": "buy", "qty": 1, "price": "6000.00"}
+    assert decode_event(T0, old | {"fee": "0"}, instruments).fee == D(0)
 
 
 def test_unknown_event_type_is_an_error(instruments: InstrumentBook) -> None:
@@ -145,6 +157,37 @@ def test_setup_json_round_trip(profiles: ProfileSet) -> None:
         name="FTMO main",
     )
     assert setup_from_json(setup_to_json(setup)) == setup
+
+
+def test_a_setups_commissions_are_journaled_with_it(profiles: ProfileSet) -> None:
+    table = load_commissions().table("tpt-test-pro", "tradovate")
+    setup = AccountSetup(
+        AccountRef("tradovate-demo", "123"), profiles.get("tpt-test-50k"), commissions=table
+    )
+    data = setup_to_json(setup)
+    assert setup_from_json(data).commissions == table
+    # A journal from before commissions were estimated replays as it ran: without them.
+    del data["commissions"]
+    assert setup_from_json(data).commissions is None
+
+
+def test_rebuild_charges_the_journaled_schedule_on_fills_without_a_fee(
+    journal: Journal, profiles: ProfileSet, instruments: InstrumentBook
+) -> None:
+    ref = AccountRef("tradovate-demo", "123")
+    table = load_commissions().table("tpt-test-pro", "tradovate")
+    setup = AccountSetup(ref, profiles.get("tpt-test-50k"), Protocol(), commissions=table)
+    live, key, es = risk_for(setup), str(ref), instruments.parse("ESZ6")
+    journal.register_account(T0, key, setup_to_json(setup))
+    for n, side in enumerate((Side.BUY, Side.SELL)):
+        fill = Fill(T0 + timedelta(minutes=n), es, side, 1, D("6000.00"), None, f"f-{n}")
+        journal.record_event(key, fill)
+        live.process(fill)
+    journal.commit()
+    assert live.ledger.fees == D("5.00")
+    rebuilt = rebuild(journal.records(), lambda _r, c: risk_for(setup_from_json(c)), instruments)
+    assert rebuilt.accounts[key].durable_state() == live.durable_state()
+    assert rebuilt.accounts[key].ledger.estimated_fees == D("5.00")
 
 
 def test_checkpoint_runs_from_another_thread_and_close_truncates_the_wal(tmp_path: Path) -> None:

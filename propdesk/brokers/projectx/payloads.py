@@ -206,7 +206,7 @@ def trade(
         coded(SIDE_FROM_WIRE, record, "side"),
         size,
         required_decimal(record, "price"),
-        decimal(record, "fees", optional=True) or Decimal(0),
+        decimal(record, "fees", optional=True),  # None: not reported, so the schedule's applies
         str(integer(record, "id")),
     )
 

@@ -141,6 +141,7 @@ class Mapper:
                 side=order.side,
                 qty=size,
                 price=price(note.fill_price),
+                fee=None,  # a 352 carries no fee: the account's commission schedule applies
                 fill_id=note.fill_id,
             )
             events.append(AccountFill(order.account, fill))
@@ -168,6 +169,7 @@ class Mapper:
             side=side,
             qty=int(row.fill_size),
             price=price(row.fill_price),
+            fee=None,  # nor does a 3513 row
             fill_id=row.fill_id,
         )
         return AccountFill(self.ref(row.account_id), fill)

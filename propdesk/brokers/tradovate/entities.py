@@ -313,6 +313,7 @@ class EntityBook:
             _side(entity.get("action")),
             qty,
             _dec(entity.get("price")),
+            fee=None,  # a Tradovate fill carries no fee: the account's commission schedule applies
             fill_id=str(_int(entity.get("id"))),
         )
         return AccountFill(ref, fill)

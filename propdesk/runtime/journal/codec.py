@@ -41,7 +41,7 @@ def encode_event(event: AccountEvent) -> dict[str, Any]:
             "side": event.side.value,
             "qty": event.qty,
             "price": str(event.price),
-            "fee": str(event.fee),
+            "fee": _num(event.fee),  # null: the broker reported none (not a fee of 0)
             "fill_id": event.fill_id,
         }
     if isinstance(event, Mark):
@@ -81,7 +81,8 @@ def decode_event(ts: datetime, payload: dict[str, Any], book: InstrumentBook) ->
             Side(payload["side"]),
             int(payload["qty"]),
             Decimal(payload["price"]),
-            Decimal(payload["fee"]),
+            # Records from before the distinction always hold a string: a fee as reported.
+            _dec(payload["fee"]),
             payload.get("fill_id", ""),
         )
     if kind == "mark":

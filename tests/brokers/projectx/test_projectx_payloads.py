@@ -91,6 +91,9 @@ def test_trades_carry_fees_and_utc_times_and_voided_ones_are_dropped(
     assert fill.ts == datetime(2026, 11, 24, 14, 59, 58, 500000, tzinfo=UTC)
     assert (fill.side, fill.fee, fill.fill_id) == (Side.BUY, Decimal("1.40"), "9")
     assert payloads.trade({**record, "voided": True}, REF, instruments.parse, NOW) is None
+    # No fee on the wire is not a fee of 0: the account's commission schedule applies to it.
+    assert payloads.trade({**record, "fees": None}, REF, instruments.parse, NOW).fee is None  # type: ignore[union-attr]
+    assert payloads.trade({**record, "fees": 0}, REF, instruments.parse, NOW).fee == 0  # type: ignore[union-attr]
 
 
 def test_the_trading_day_starts_at_five_pm_chicago() -> None:

@@ -94,6 +94,7 @@ async def test_the_snapshot_reads_balances_positions_orders_and_todays_fills(
         (Side.SELL, 1, ES_PRICE),
     ]
     assert len({f.fill_id for f in fills}) == 2
+    assert [f.fee for f in fills] == [None, None], "the fill history carries no fee"
     assert {f.account for f in snap.fills} == {APEX1}
     assert not snap.is_flat(APEX1)
     assert not snap.is_flat(APEX2)
@@ -116,6 +117,7 @@ async def test_pushes_become_fills_orders_positions_marks_and_balances(
         2,
         ES_PRICE,
     )
+    assert fill.fill.fee is None, "nor does a fill notification"
     assert stream.of(OrderUpdate)[-1].status is OrderStatus.FILLED
     assert stream.of(PositionUpdate)[-1].position.net == 2
     # The P&L plant's open P&L (−2.25 × 2 × $50) implies the mark; it lands on the tick.

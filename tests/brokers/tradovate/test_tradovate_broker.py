@@ -102,6 +102,7 @@ async def test_snapshot_reads_positions_orders_fills_and_balances(
     assert fill.fill.qty == 3
     assert fill.fill.price == ES_PRICE
     assert fill.fill.fill_id
+    assert fill.fill.fee is None, "a Tradovate fill carries no fee (not a fee of 0)"
     assert snapshot.is_flat(AccountRef("tdv", "DEMO2"))
 
 
@@ -118,6 +119,7 @@ async def test_pushes_become_fills_orders_positions_and_quotes(
         [fill] = recorder.of(AccountFill)
         assert fill.account == DEMO1
         assert fill.fill.qty == 2
+        assert fill.fill.fee is None
         # The adapter subscribed quotes for the contract it now holds.
         await until(lambda: recorder.of(Quote), what="a quote for the held contract")
         fake.move_price("ESZ6", ES_PRICE - 4)
