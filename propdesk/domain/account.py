@@ -190,6 +190,9 @@ class AccountRisk:
         self._unpriced_roots: set[str] = set()  # roots already alerted for a missing commission
         self._working = (0, 0)
         self._order_roots: frozenset[str] = frozenset()
+        # (size, roots) of the open positions: only a fill (or a restore) changes them, so a mark
+        # reuses them.
+        self._exposure: tuple[Decimal, frozenset[str]] | None = None
         self._day: date | None = None
         self._day_end: datetime | None = None
         self._eod_at: datetime | None = None
@@ -246,6 +249,7 @@ class AccountRisk:
     def restore_state(self, data: dict[str, Any], book: InstrumentBook) -> None:
         """Continue from a saved state; this engine must be built from the same setup."""
         account_state.restore_state(self, data, book)
+        self._exposure = None
 
     def process(self, event: AccountEvent) -> list[Action]:
         """Apply one event; returns the actions the guard decided, in order."""
@@ -269,6 +273,7 @@ class AccountRisk:
             before = 0 if position is None else position.net
             event = self._with_fee(event, actions)
             ledger.apply_fill(event)
+            self._exposure = None
             after = before + event.signed_qty
             # A fill adds exposure when it opens, grows or flips a position.
             added = after != 0 and (abs(after) > abs(before) or (after > 0) != (before > 0))
@@ -310,16 +315,24 @@ class AccountRisk:
 
     def snapshot(self) -> RiskSnapshot:
         ledger = self.ledger
+        exposure = self._exposure
+        if exposure is None:
+            exposure = self._exposure = (
+                ledger.size_in_full_contracts(self._micros),
+                self._held_roots(),
+            )
+        state = self.floors.state
+        working = self._working
         return RiskSnapshot(
-            equity=ledger.equity,
-            balance=ledger.balance,
-            max_loss_floor=self.floors.state.max_loss_floor,
-            daily_floor=self.floors.state.daily_floor,
-            size=ledger.size_in_full_contracts(self._micros),
-            roots=self._held_roots(),
-            working_orders=self._working[0],
-            adding_orders=self._working[1],
-            order_roots=self._order_roots,
+            ledger.equity,
+            ledger.balance,
+            state.max_loss_floor,
+            state.daily_floor,
+            exposure[0],
+            exposure[1],
+            working[0],
+            working[1],
+            self._order_roots,
         )
 
     def _held_roots(self) -> frozenset[str]:

@@ -157,7 +157,7 @@ class Guard:
         actions: list[Action] = []
         previous = status.snapshot
         if isinstance(event, Metrics):
-            status = replace(status, snapshot=event.snapshot)
+            status = status.with_snapshot(event.snapshot)
         elif isinstance(event, WorkingOrders) and status.snapshot is not None:
             status = replace(
                 status,

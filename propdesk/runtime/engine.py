@@ -435,8 +435,9 @@ class Runtime:
                 account.flattens += 1
             self._open_flattens.add(account.key)
             task = self.killswitch.flatten(account.ref, action.roots)
-            self._flatten_tasks.add(task)
-            task.add_done_callback(lambda t, a=account: self._flatten_done(a, t))
+            if task not in self._flatten_tasks:  # a joined flatten reports once, not per request
+                self._flatten_tasks.add(task)
+                task.add_done_callback(lambda t, a=account: self._flatten_done(a, t))
         elif kind is ActionType.CANCEL_ORDERS:
             locked = account.risk.status.state >= GuardState.FLATTENING
             orders = list(account.orders.values()) if locked else account.adding_orders()
