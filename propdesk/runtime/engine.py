@@ -81,6 +81,9 @@ from propdesk.runtime.supervisor import RestoredCallback, Supervisor
 
 log = logging.getLogger(__name__)
 
+# Guard alerts about fills a firm rule forbids (news windows, expired contracts): critical.
+_VIOLATIONS = frozenset({"news_violation", "expiry"})
+
 _EVENT_ALERT_EVERY = timedelta(minutes=1)
 # At stop, the last records get this long to reach the file (the journal's close waits again).
 _STOP_COMMIT_TIMEOUT = 5.0
@@ -451,7 +454,9 @@ class Runtime:
             account.locks += 1
             self.notices.emit(Alert(ts, Level.WARNING, action.reason, account.key))
         elif kind in (ActionType.ALERT, ActionType.UNLOCK):
-            self.notices.emit(Alert(ts, Level.WARNING, action.reason, account.key))
+            # A fill the firm forbids may already have cost the account: the trader hears it at once.
+            level = Level.CRITICAL if action.rule in _VIOLATIONS else Level.WARNING
+            self.notices.emit(Alert(ts, level, action.reason, account.key))
 
     def _flatten_done(self, account: LiveAccount, task: asyncio.Task[FlattenResult]) -> None:
         self._flatten_tasks.discard(task)
