@@ -47,18 +47,26 @@ def _flat_by(profile: FirmProfile) -> str:
     return f"{flat_by.at.value:%H:%M} {_ZONES.get(flat_by.tz, flat_by.tz)}"
 
 
+def _contracts(profile: FirmProfile) -> str:
+    limit = profile.size.max_contracts
+    if limit is None:
+        return "—"
+    if profile.scaling is None:
+        return str(limit.value)
+    return f"{limit.value} → {profile.scaling.tiers[-1].max_contracts} (scaling plan)"
+
+
 def markdown_table(profiles: Iterable[FirmProfile]) -> str:
     rows = [
         "| profile id | firm — program | max loss | daily loss | flat by | max contracts | automation |",
         "|---|---|---|---|---|---|---|",
     ]
     for p in sorted(profiles, key=lambda p: p.id):
-        contracts = p.size.max_contracts
         automation = p.automation.status
         if automation == "prohibited":
             automation = "**prohibited**"
         rows.append(
             f"| `{p.id}` | {p.firm} — {p.program} | {_max_loss(p)} | {_daily(p)} | {_flat_by(p)} "
-            f"| {'—' if contracts is None else contracts.value} | {automation} |"
+            f"| {_contracts(p)} | {automation} |"
         )
     return "\n".join(rows) + "\n"

@@ -8,7 +8,7 @@ an event's time passes them.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,6 +44,14 @@ from propdesk.domain.instruments import InstrumentBook
 from propdesk.domain.ledger import Ledger
 from propdesk.domain.news import NewsEvent, Restriction, build_windows, roots_of
 from propdesk.domain.protocol import Protocol
+from propdesk.domain.rules import (
+    HoldLimit,
+    RuleWatch,
+    ScalingPlan,
+    ScalingTier,
+    scaled_size_cap,
+    scaling_reason,
+)
 from propdesk.domain.schedule import CalendarSchedule
 
 
@@ -70,6 +78,31 @@ def flat_by_rule(profile: FirmProfile) -> FlatByRule | None:
         at=flat_by.at.value,
         tz=flat_by.tz,
         early_close_lead=None if lead is None else timedelta(minutes=lead),
+    )
+
+
+def scaling_plan(profile: FirmProfile) -> ScalingPlan | None:
+    """The firm's scaling plan, if it has one."""
+    rule = profile.scaling
+    if rule is None:
+        return None
+    tiers = tuple(ScalingTier(t.above_profit, t.max_contracts) for t in rule.tiers)
+    return ScalingPlan(rule.base_contracts, tiers)
+
+
+def rule_watch(profile: FirmProfile) -> RuleWatch:
+    """The live warnings the profile asks for: consistency (best day) and minimum hold."""
+    consistency = profile.consistency
+    hold = profile.hold_time
+    return RuleWatch(
+        consistency=None if consistency is None else consistency.value,
+        hold=None
+        if hold is None
+        else HoldLimit(
+            short=timedelta(seconds=hold.seconds.value),
+            profit_share=hold.profit_share.value,
+            trade_share=None if hold.trade_share is None else hold.trade_share.value,
+        ),
     )
 
 
@@ -188,6 +221,9 @@ class AccountRisk:
         # None: a fill without a fee books none (replay's default). A table: it is charged instead.
         self.commissions = commissions
         self._unpriced_roots: set[str] = set()  # roots already alerted for a missing commission
+        self.watch = rule_watch(profile)  # consistency and hold-time warnings; per-day P&L
+        self._scaling = scaling_plan(profile)
+        self._scaled_contracts: int | None = None  # the plan's tier in force since the last day end
         self._working = (0, 0)
         self._order_roots: frozenset[str] = frozenset()
         # (size, roots) of the open positions: only a fill (or a restore) changes them, so a mark
@@ -205,6 +241,14 @@ class AccountRisk:
     @property
     def trading_day(self) -> date | None:
         return self._day
+
+    @property
+    def pnl_by_day(self) -> dict[date, Decimal]:
+        """Net P&L per trading day seen, in order; the day in progress holds its P&L so far."""
+        days = dict(sorted(self.watch.day_pnl.items()))
+        if self._day is not None:
+            days[self._day] = self.ledger.day_pnl
+        return days
 
     @property
     def working_orders(self) -> tuple[int, int]:
@@ -240,6 +284,9 @@ class AccountRisk:
             "max_loss_floor": floors.max_loss_floor,
             "daily_floor": floors.daily_floor,
             "day_high": floors.day_high,
+            "size_cap": self.guard.size_cap,
+            "day_pnl": self.pnl_by_day,
+            "hold_tally": astuple(self.watch.hold_tally),
         }
 
     def save_state(self) -> dict[str, Any]:
@@ -267,7 +314,8 @@ class AccountRisk:
                 # Nothing moved: only time-driven rules can change anything.
                 return self._step(ClockTick(ts), ts, actions)
             self.floors.on_value(ledger.equity, ledger.balance)
-            return self._step(Metrics(ts, self.snapshot()), ts, actions)
+            self._step(Metrics(ts, self.snapshot()), ts, actions)
+            return self._watch_day_pnl(actions)
         if isinstance(event, Fill):
             position = ledger.positions.get(event.contract.key)
             before = 0 if position is None else position.net
@@ -278,7 +326,9 @@ class AccountRisk:
             # A fill adds exposure when it opens, grows or flips a position.
             added = after != 0 and (abs(after) > abs(before) or (after > 0) != (before > 0))
             self.floors.on_value(ledger.equity, ledger.balance)
-            return self._step(Metrics(ts, self.snapshot(), event, added), ts, actions)
+            self._step(Metrics(ts, self.snapshot(), event, added), ts, actions)
+            self._watch_closed_trades(actions)
+            return self._watch_day_pnl(actions)
         if isinstance(event, WorkingOrders):
             self._working = (event.count, event.adding_exposure)
             self._order_roots = event.roots
@@ -352,6 +402,7 @@ class AccountRisk:
         _start, end = self.calendar.day_bounds(ts)
         day = self.calendar.trading_day(ts)
         if not first:
+            self._close_day_pnl()
             self.ledger.roll_day()
             self.floors.on_new_day(self.ledger.balance)
             if self.status.stops_lifted:
@@ -374,6 +425,54 @@ class AccountRisk:
         self._eod_done = True
         if self.floors.on_session_close(self.ledger.balance):
             self._step(Metrics(ts, self.snapshot()), ts, actions)
+        self._apply_scaling_plan(actions)
+
+    # -- rules that warn (and the scaling plan) -------------------------------------------------
+    def _watch_day_pnl(self, actions: list[Action]) -> list[Action]:
+        """Consistency: alert when today's P&L makes today a best day over the firm's limit."""
+        if self.watch.consistency is None:
+            return actions  # the mark path stays as cheap as it was
+        ledger = self.ledger
+        total_before = ledger.day_start_balance - ledger.start_balance
+        reason = self.watch.day_moved(self._day, ledger.day_pnl, total_before)  # type: ignore[arg-type]
+        if reason is not None:
+            actions.append(Action(ActionType.ALERT, reason, "consistency"))
+        return actions
+
+    def _watch_closed_trades(self, actions: list[Action]) -> None:
+        """Minimum hold: alert when short trades cross the firm's share of the profit or trades."""
+        reason = self.watch.trades_closed(self.ledger.last_closed, self._day)  # type: ignore[arg-type]
+        if reason is not None:
+            actions.append(Action(ActionType.ALERT, reason, "hold_time"))
+
+    def _close_day_pnl(self) -> None:
+        """Before the day rolls: its final P&L is its realized change, so no open P&L counts twice."""
+        ledger = self.ledger
+        self.watch.close_day(self._day, ledger.balance - ledger.day_start_balance)  # type: ignore[arg-type]
+
+    def _apply_scaling_plan(self, actions: list[Action]) -> None:
+        """Scaling plan: the end-of-day profit sets the next session's size cap, up or down."""
+        plan = self._scaling
+        if plan is None:
+            return
+        profit = self.ledger.balance - self.ledger.start_balance
+        contracts = plan.max_contracts(profit)
+        previous = self.guard.size_cap
+        cap = self._scale_to(contracts)
+        if cap != previous:
+            actions.append(
+                Action(
+                    ActionType.ALERT, scaling_reason(profit, contracts, cap, previous), "scaling"
+                )
+            )
+
+    def _scale_to(self, contracts: int) -> Decimal:
+        """Put a plan tier in force; the guard's cap follows it as the trader's protocol reads."""
+        self._scaled_contracts = contracts
+        protocol = self.protocol
+        cap = scaled_size_cap(contracts, protocol.size_cap, protocol.size_cap_offset)
+        self.guard.size_cap = cap
+        return cap
 
     # -- the view -------------------------------------------------------------------------------
     def view(self) -> AccountView:

@@ -18,11 +18,12 @@ from propdesk.domain.floors import FloorState
 from propdesk.domain.instruments import InstrumentBook
 from propdesk.domain.ledger import Ledger, Lot, Position, Quote
 from propdesk.domain.risk_state import GuardState, GuardStatus, RiskSnapshot
+from propdesk.domain.rules import HoldTally, RuleWatch, WarningLatch
 
 if TYPE_CHECKING:
     from propdesk.domain.account import AccountRisk
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: lots carry their open time; per-day P&L, warning latches, the size cap
 
 
 class AccountStateError(ValueError):
@@ -59,6 +60,7 @@ def save_state(risk: AccountRisk) -> dict[str, Any]:
             "daily_floor": _d(risk.floors.state.daily_floor),
         },
         "status": _save_status(risk.status),
+        "rules": _save_rules(risk.watch, risk._scaled_contracts),
         "clock": {
             "working": list(risk._working),
             "order_roots": sorted(risk._order_roots),
@@ -84,7 +86,7 @@ def _save_ledger(ledger: Ledger) -> dict[str, Any]:
         "open_total": _d(ledger.open_pnl),
         "positions": {
             key: {
-                "lots": [[lot.qty, _d(lot.price)] for lot in p.lots],
+                "lots": [[lot.qty, _d(lot.price), _t(lot.opened)] for lot in p.lots],
                 "net": p.net,
                 "cost": _d(p.cost),
                 "open_pnl": _d(p.open_pnl),
@@ -97,6 +99,22 @@ def _save_ledger(ledger: Ledger) -> dict[str, Any]:
             for key, q in ledger.quotes.items()
         },
     }
+
+
+def _save_rules(watch: RuleWatch, scaled_contracts: int | None) -> dict[str, Any]:
+    tally = watch.hold_tally
+    return {
+        "day_pnl": {_t(day): _d(pnl) for day, pnl in watch.day_pnl.items()},
+        "consistency_latch": _save_latch(watch.consistency_latch),
+        "hold_tally": [tally.trades, tally.short_trades, _d(tally.profit), _d(tally.short_profit)],
+        "hold_latch": _save_latch(watch.hold_latch),
+        # The scaling plan's tier, not the guard's cap: the cap follows the protocol of the day.
+        "scaled_contracts": scaled_contracts,
+    }
+
+
+def _save_latch(latch: WarningLatch) -> list[Any]:
+    return [latch.over, _t(latch.raised_on)]
 
 
 def _save_status(status: GuardStatus) -> dict[str, Any]:
@@ -141,6 +159,10 @@ def restore_state(risk: AccountRisk, data: dict[str, Any], book: InstrumentBook)
         daily_floor=_D(floors["daily_floor"]),
     )
     risk.status = _restore_status(data["status"])
+    rules = data["rules"]
+    _restore_rules(risk.watch, rules)
+    if risk._scaling is not None and rules["scaled_contracts"] is not None:
+        risk._scale_to(int(rules["scaled_contracts"]))
     clock = data["clock"]
     working, adding = clock["working"]
     risk._working = (int(working), int(adding))
@@ -171,7 +193,10 @@ def _restore_ledger(ledger: Ledger, data: dict[str, Any], book: InstrumentBook) 
     for key, saved in data["positions"].items():
         ledger.positions[key] = Position(
             book.parse(key),
-            deque(Lot(int(qty), Decimal(price)) for qty, price in saved["lots"]),
+            deque(
+                Lot(int(qty), Decimal(price), datetime.fromisoformat(opened))
+                for qty, price, opened in saved["lots"]
+            ),
             int(saved["net"]),
             Decimal(saved["cost"]),
             Decimal(saved["open_pnl"]),
@@ -182,6 +207,21 @@ def _restore_ledger(ledger: Ledger, data: dict[str, Any], book: InstrumentBook) 
         key: Quote(_D(q[0]), _D(q[1]), _D(q[2]), *(_dt(t) for t in (q[3:5] or (None, None))))
         for key, q in data["quotes"].items()
     }
+
+
+def _restore_rules(watch: RuleWatch, data: dict[str, Any]) -> None:
+    watch.day_pnl = {date.fromisoformat(day): Decimal(pnl) for day, pnl in data["day_pnl"].items()}
+    watch.consistency_latch = _restore_latch(data["consistency_latch"])
+    trades, short_trades, profit, short_profit = data["hold_tally"]
+    watch.hold_tally = HoldTally(
+        int(trades), int(short_trades), Decimal(profit), Decimal(short_profit)
+    )
+    watch.hold_latch = _restore_latch(data["hold_latch"])
+
+
+def _restore_latch(data: list[Any]) -> WarningLatch:
+    over, raised_on = data
+    return WarningLatch(bool(over), None if raised_on is None else date.fromisoformat(raised_on))
 
 
 def _restore_status(data: dict[str, Any]) -> GuardStatus:

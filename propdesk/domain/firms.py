@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, time
 from decimal import Decimal, InvalidOperation
+from itertools import pairwise
 from typing import Annotated, Any, Final, Literal, Self, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -44,11 +45,14 @@ __all__ = [
     "DayBoundary",
     "FirmProfile",
     "FlatBy",
+    "HoldTimeRule",
     "MaxLossRule",
     "NewsPolicy",
     "Problem",
     "ProfileError",
     "ProfileSet",
+    "ScalingPlanRule",
+    "ScalingStep",
     "SizeRule",
     "Sourced",
     "parse_profile",
@@ -265,6 +269,60 @@ class SizeRule(_Frozen):
     micros_per_contract: Sourced[PositiveCount]
 
 
+class ScalingStep(_Frozen):
+    """One tier of a scaling plan: above this end-of-day profit, this many contracts."""
+
+    above_profit: Money  # strictly above, in the account's currency, from the starting balance
+    max_contracts: PositiveCount
+
+
+class ScalingPlanRule(_Frozen):
+    """The contracts allowed next session, set from the end-of-day profit; never raised intraday.
+
+    `base_contracts` up to the first tier's profit, then `tiers`; every number from `source`.
+    size.max_contracts is the cap until the first end of day (a trader may set it to the tier
+    they are on), after which the plan decides.
+    """
+
+    base_contracts: PositiveCount
+    tiers: Annotated[list[ScalingStep], Field(min_length=1)]
+    source: SourceKey
+    checked: date
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        problems: list[tuple[str, str]] = []
+        if self.tiers[0].max_contracts < self.base_contracts:
+            problems.append(
+                ("tiers.0.max_contracts", "a tier cannot allow fewer contracts than base_contracts")
+            )
+        for index, (lower, upper) in enumerate(pairwise(self.tiers), start=1):
+            if upper.above_profit <= lower.above_profit:
+                problems.append(
+                    (f"tiers.{index}.above_profit", "tiers must go up in profit, lowest first")
+                )
+            if upper.max_contracts < lower.max_contracts:
+                problems.append(
+                    (f"tiers.{index}.max_contracts", "a higher tier cannot allow fewer contracts")
+                )
+        _report(problems)
+        return self
+
+
+class HoldTimeRule(_Frozen):
+    """A limit on profit from very short trades (the firms call them microscalps).
+
+    A closed trade held `seconds` or less is short. The rule is broken when the short trades earn
+    `profit_share` or more of the realized profit, or, where the firm also counts trades, make up
+    `trade_share` or more of the closed trades.
+    """
+
+    seconds: Sourced[PositiveCount]
+    profit_share: Sourced[Fraction]
+    trade_share: Sourced[Fraction] | None = None
+
+
 class DayBoundary(_Frozen):
     """When one trading day ends and the next begins (CME: 17:00 Chicago; FTMO: Prague midnight)."""
 
@@ -341,6 +399,8 @@ class FirmProfile(_Frozen):
     # The name of the firm's schedule in resources/commissions.toml, charged on fills the broker
     # reports without a fee (Tradovate, Rithmic); None: the profile has none (the runtime alerts).
     commissions: Slug | None = None
+    scaling: ScalingPlanRule | None = None
+    hold_time: HoldTimeRule | None = None
     sources: dict[Annotated[str, AfterValidator(_table_key)], Text]
     notes: str = ""
 
@@ -368,8 +428,16 @@ class FirmProfile(_Frozen):
                         f"{amount.value} is not below the account size {self.start_balance}",
                     )
                 )
+        problems.extend(self._scaling_problems())
         _report(problems)
         return self
+
+    def _scaling_problems(self) -> list[tuple[str, str]]:
+        if self.scaling is not None and self.size.max_contracts is None:
+            return [
+                ("scaling", "a scaling plan needs size.max_contracts, the cap until a day ends")
+            ]
+        return []
 
 
 def _source_uses(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from propdesk.domain.events import Fill, Mark
@@ -21,6 +21,16 @@ from propdesk.domain.money import ZERO
 class Lot:
     qty: int  # signed: > 0 long, < 0 short
     price: Decimal
+    opened: datetime  # the opening fill's time: a closed trade's hold time is measured from it
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedTrade:
+    """One lot (or part of one) closed by a fill: what minimum-hold rules judge."""
+
+    qty: int  # contracts closed, unsigned
+    held: timedelta  # closing fill's time − opening fill's time
+    realized: Decimal  # P&L in money, before fees
 
 
 @dataclass(slots=True)
@@ -78,6 +88,7 @@ class Ledger:
         "estimated_fees",
         "fees",
         "fills",
+        "last_closed",
         "positions",
         "quotes",
         "realized",
@@ -93,6 +104,7 @@ class Ledger:
         self.day_realized = ZERO
         self.day_fees = ZERO
         self.fills = 0
+        self.last_closed: tuple[ClosedTrade, ...] = ()  # what the latest fill closed
         self.positions: dict[str, Position] = {}
         self.quotes: dict[str, Quote] = {}
         self._open_total = ZERO
@@ -134,6 +146,8 @@ class Ledger:
         remaining = fill.signed_qty
         price = fill.price
         realized_points = ZERO
+        point_value = contract.instrument.point_value
+        closed: list[ClosedTrade] = []
         lots = position.lots
         # Close against the oldest lots of the opposite sign first; whatever is left opens a new lot
         # (so one fill can flip a position from long to short).
@@ -141,24 +155,27 @@ class Ledger:
             lot = lots[0]
             matched = min(abs(remaining), abs(lot.qty))
             if lot.qty > 0:  # a sell closes a long
-                realized_points += (price - lot.price) * matched
+                points = (price - lot.price) * matched
                 lot.qty -= matched
                 remaining += matched
                 position.cost -= lot.price * matched
                 position.net -= matched
             else:  # a buy closes a short
-                realized_points += (lot.price - price) * matched
+                points = (lot.price - price) * matched
                 lot.qty += matched
                 remaining -= matched
                 position.cost += lot.price * matched
                 position.net += matched
+            realized_points += points
+            closed.append(ClosedTrade(matched, fill.ts - lot.opened, points * point_value))
             if lot.qty == 0:
                 lots.popleft()
         if remaining:
-            lots.append(Lot(remaining, price))
+            lots.append(Lot(remaining, price, fill.ts))
             position.cost += price * remaining
             position.net += remaining
-        realized = realized_points * contract.instrument.point_value
+        realized = realized_points * point_value
+        self.last_closed = tuple(closed)
         self.realized += realized
         self.day_realized += realized
         if fill.fee is not None:  # None (no fee reported, none estimated) books nothing

@@ -21,7 +21,8 @@ from propdesk.domain.firms import (
 )
 from propdesk.resources import resource_path
 
-SNAPSHOT = date(2026, 7, 1)  # the research snapshot's date: nothing can have been checked later
+SNAPSHOT = date(2026, 7, 1)  # the research snapshot's date
+LAST_CHECK = date(2026, 12, 4)  # the re-check for issue 12: nothing can have been checked later
 FIRM_FILES = sorted(resource_path("firms").glob("*.toml"))
 REQUIRED_IDS = {
     "topstep-combine-50k",
@@ -139,13 +140,14 @@ def test_every_shipped_number_has_a_known_source_and_a_plausible_date(profiles: 
         for path, sourced in _sourced_values(profile):
             where = f"{profile.id}: {path}"
             assert sourced.source in profile.sources, where
-            assert date(2025, 1, 1) <= sourced.checked <= SNAPSHOT, where
+            assert date(2025, 1, 1) <= sourced.checked <= LAST_CHECK, where
             if sourced.source == "UNVERIFIED":
                 # A stand-in number must say why it is there.
                 assert sourced.note, where
-        for policy in (profile.news, profile.automation):
-            assert policy.source in profile.sources
-            assert policy.checked <= SNAPSHOT
+        for policy in (profile.news, profile.automation, profile.scaling):
+            if policy is not None:
+                assert policy.source in profile.sources, profile.id
+                assert policy.checked <= LAST_CHECK, profile.id
 
 
 def test_money_in_shipped_profiles_is_decimal(profiles: ProfileSet) -> None:
@@ -245,7 +247,7 @@ def test_ftmo_2step_100k(profiles: ProfileSet) -> None:
     assert (profile.news.pre_minutes, profile.news.post_minutes) == (2, 2)
 
 
-def test_ftmo_1step_100k_marks_the_unresearched_daily_limit(profiles: ProfileSet) -> None:
+def test_ftmo_1step_100k(profiles: ProfileSet) -> None:
     profile = profiles["ftmo-1step-100k"]
     assert profile.max_loss.kind == "eod_trailing"
     assert profile.max_loss.amount is not None
@@ -256,9 +258,20 @@ def test_ftmo_1step_100k_marks_the_unresearched_daily_limit(profiles: ProfileSet
     assert profile.daily_loss.kind == "previous_close"
     assert profile.daily_loss.amount is not None
     assert profile.daily_loss.amount.value == Decimal(3000)
-    # The 3% is not in the research: the source says so rather than borrowing an FTMO key.
-    assert profile.daily_loss.amount.source == "UNVERIFIED"
-    assert "NOT in the research" in profile.notes
+    # The 3% is the 1-Step's Max Daily Loss on the firm's partner portal (read for issue 12).
+    assert profile.daily_loss.amount.source == "O8"
+
+
+def test_ftmo_best_day_rule_is_data_on_the_1step_only(profiles: ProfileSet) -> None:
+    one_step = profiles["ftmo-1step-100k"]
+    assert one_step.consistency is not None
+    assert one_step.consistency.value == Decimal("0.5")
+    assert one_step.consistency.source == "O7"
+    assert "ftmo.com" in one_step.sources["O7"]
+    assert "Best Day Rule" in one_step.notes
+    two_step = profiles["ftmo-2step-100k"]
+    assert two_step.consistency is None
+    assert "Best Day Rule" in two_step.notes  # says why it is not set
 
 
 def test_tpt_proplus_50k(profiles: ProfileSet) -> None:
@@ -291,6 +304,34 @@ def test_alpha_uses_the_earlier_of_two_disputed_cutoffs(profiles: ProfileSet) ->
     assert profile.flat_by is not None
     assert profile.flat_by.at.value == time(16, 20)
     assert "4:59 PM ET" in profile.notes
+
+
+def test_hold_time_rules(profiles: ProfileSet) -> None:
+    tradeify = profiles["tradeify-growth-50k"].hold_time
+    assert tradeify is not None
+    assert tradeify.seconds.value == 10
+    assert tradeify.profit_share.value == Decimal("0.5")
+    assert tradeify.trade_share is not None
+    assert tradeify.trade_share.value == Decimal("0.5")
+    assert tradeify.seconds.source == "F7"
+    lucid = profiles["lucid-flex-50k"].hold_time
+    assert lucid is not None
+    assert (lucid.seconds.value, lucid.profit_share.value) == (5, Decimal("0.5"))
+    assert lucid.trade_share is None
+    assert "(firm)" in profiles["lucid-flex-50k"].sources[lucid.seconds.source]
+
+
+def test_topstep_xfa_50k_scaling_plan(profiles: ProfileSet) -> None:
+    profile = profiles["topstep-xfa-50k"]
+    assert profile.scaling is not None
+    assert profile.scaling.source == "T8"
+    assert profile.scaling.base_contracts == 2
+    tiers = [(t.above_profit, t.max_contracts) for t in profile.scaling.tiers]
+    assert tiers == [(Decimal(1500), 3), (Decimal(2000), 5)]
+    # A trader on a higher tier starts the account there: the plan takes over at the day's end.
+    on_tier = apply_overrides(profile, {"size.max_contracts": 5}, checked=LAST_CHECK)
+    assert on_tier.size.max_contracts is not None
+    assert on_tier.size.max_contracts.value == 5
 
 
 # --- validation messages ------------------------------------------------------------------------
@@ -416,6 +457,45 @@ def test_fractions_written_as_toml_floats_stay_exact() -> None:
     profile = parse_profile(text, "sample.toml")
     assert profile.consistency is not None
     assert profile.consistency.value == Decimal("0.1")  # not 0.1000000000000000055511151231257827
+
+
+SCALING = """
+[scaling]
+source = "S1"
+checked = 2026-07-01
+base_contracts = 5
+tiers = [{ above_profit = 1500, max_contracts = 6 }, { above_profit = 2000, max_contracts = 8 }]
+"""
+
+
+def test_a_scaling_plan_parses_after_the_size_limit(sample: FirmProfile) -> None:
+    profile = parse_profile(SAMPLE.replace("[sources]", SCALING + "\n[sources]"), "sample.toml")
+    assert profile.scaling is not None
+    assert [t.max_contracts for t in profile.scaling.tiers] == [6, 8]
+
+
+def test_scaling_tiers_must_go_up() -> None:
+    text = SAMPLE.replace(
+        "[sources]",
+        SCALING.replace("above_profit = 2000", "above_profit = 1000") + "\n[sources]",
+    )
+    assert "scaling.tiers.1.above_profit: tiers must go up in profit" in _error(text)
+
+
+def test_a_scaling_plan_needs_a_starting_cap() -> None:
+    text = _broken(
+        'max_contracts = { value = 5, source = "S1", checked = 2026-07-01 }\n', ""
+    ).replace("[sources]", SCALING + "\n[sources]")
+    assert "scaling: a scaling plan needs size.max_contracts, the cap until a day" in _error(text)
+
+
+def test_a_scaling_tier_below_the_first_is_refused() -> None:
+    text = SAMPLE.replace(
+        "[sources]", SCALING.replace("max_contracts = 6", "max_contracts = 4") + "\n[sources]"
+    )
+    assert "scaling.tiers.0.max_contracts: a tier cannot allow fewer contracts than base" in (
+        _error(text)
+    )
 
 
 def test_a_dropped_zero_is_caught() -> None:
