@@ -204,15 +204,23 @@ def test_apex_eod_50k(profiles: ProfileSet) -> None:
     assert (profile.flat_by.at.value, profile.flat_by.tz) == (time(16, 59), "America/New_York")
 
 
-def test_apex_intraday_50k(profiles: ProfileSet) -> None:
+def test_apex_intraday_50k_evaluation_uses_the_stricter_drawdown_and_no_lock(
+    profiles: ProfileSet,
+) -> None:
     profile = profiles["apex-intraday-50k"]
+    assert profile.phase == "evaluation"
     assert profile.max_loss.kind == "intraday_trailing"
     assert profile.max_loss.amount is not None
-    assert profile.max_loss.amount.value == Decimal(2500)
-    assert profile.max_loss.lock == "start_plus"
-    assert profile.max_loss.lock_level(profile.start_balance) == Decimal(50100)
+    # $2,000 (issue 12's 2026-07 report) against $2,500 (A4, A12): the stricter, both cited.
+    assert profile.max_loss.amount.value == Decimal(2000)
+    assert "$2,500" in profile.max_loss.amount.note
+    assert {"A4", "A12", "ISSUE12"} <= set(profile.sources)
+    # The start + $100 lock is the funded (PA) account's; the evaluation keeps trailing.
+    assert profile.max_loss.lock == "none"
+    assert profile.max_loss.lock_level(profile.start_balance) is None
+    assert "PA" in profile.notes
+    assert "start + $100" in profile.notes
     assert profile.daily_loss.kind == "none"
-    assert "PA" in profile.notes  # the lock is reported for funded (PA) accounts
     assert profile.flat_by is not None
     assert (profile.flat_by.at.value, profile.flat_by.tz) == (time(16, 59), "America/New_York")
 
@@ -303,7 +311,45 @@ def test_alpha_uses_the_earlier_of_two_disputed_cutoffs(profiles: ProfileSet) ->
     profile = profiles["alpha-futures-50k"]
     assert profile.flat_by is not None
     assert profile.flat_by.at.value == time(16, 20)
+    assert profile.flat_by.at.source == "L4"
     assert "4:59 PM ET" in profile.notes
+    assert "(firm)" in profile.sources["L6"]  # the firm's own page is cited for 4:59
+
+
+def test_alpha_evaluation_has_no_daily_loss_limit(profiles: ProfileSet) -> None:
+    profile = profiles["alpha-futures-50k"]
+    assert profile.phase == "evaluation"
+    assert profile.daily_loss.kind == "none"
+    assert profile.daily_loss.amount is None
+    # The Daily Loss Guard is the funded (Qualified) and Zero accounts' rule: the notes say how.
+    assert "Daily Loss Guard" in profile.notes
+    assert "Qualified" in profile.notes
+    assert "Zero" in profile.notes
+    assert profile.size.micros_per_contract.value == 10  # 5 minis or 50 micros [firm]
+    assert profile.consistency is not None
+    assert profile.consistency.value == Decimal("0.5")
+
+
+def test_bulenox_amounts_are_the_stricter_of_the_sources(profiles: ProfileSet) -> None:
+    option1 = profiles["bulenox-option1-50k"]
+    option2 = profiles["bulenox-option2-50k"]
+    assert option1.max_loss.kind == "intraday_trailing"
+    assert option2.max_loss.kind == "eod_trailing"
+    assert option1.daily_loss.kind == "none"
+    for profile in (option1, option2):
+        amount = profile.max_loss.amount
+        assert amount is not None
+        # One third-party site says $2,500: the $2,000 stand-in is stricter and says so.
+        assert amount.value == Decimal(2000)
+        assert amount.source == "UNVERIFIED"
+        assert "$2,500" in amount.note
+        assert profile.max_loss.lock == "none"
+    daily = option2.daily_loss.amount
+    assert daily is not None
+    assert daily.value == Decimal(1000)
+    assert daily.source == "B5"  # now sourced; B6 says $1,100
+    assert "$1,100" in daily.note
+    assert option2.daily_loss.soft
 
 
 def test_hold_time_rules(profiles: ProfileSet) -> None:
@@ -604,11 +650,11 @@ def test_the_id_cannot_be_overridden(sample: FirmProfile) -> None:
 
 
 def test_overrides_are_validated_together(profiles: ProfileSet) -> None:
-    apex = profiles["apex-intraday-50k"]
+    tradeify = profiles["tradeify-growth-50k"]
     with pytest.raises(ProfileError, match=r"max_loss\.lock_offset: only allowed when lock is"):
-        apply_overrides(apex, {"max_loss.lock": "none"}, checked=date(2026, 7, 2))
+        apply_overrides(tradeify, {"max_loss.lock": "none"}, checked=date(2026, 7, 2))
     strict = apply_overrides(
-        apex, {"max_loss.lock": "none", "max_loss.lock_offset": None}, checked=date(2026, 7, 2)
+        tradeify, {"max_loss.lock": "none", "max_loss.lock_offset": None}, checked=date(2026, 7, 2)
     )
     assert strict.max_loss.lock_level(strict.start_balance) is None
 
