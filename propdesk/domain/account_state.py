@@ -10,7 +10,7 @@ Decimal strings, times ISO-8601 with their offset: exact both ways.
 from __future__ import annotations
 
 from collections import deque
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from propdesk.domain.account import AccountRisk
 
 STATE_VERSION = 2  # 2: lots carry their open time; per-day P&L, warning latches, the size cap
+
+
+# A lot restored from a version-1 state has no open time: it counts as held long, so a
+# minimum-hold warning never fires on a guess.
+OPENED_UNKNOWN = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class AccountStateError(ValueError):
@@ -146,7 +151,9 @@ def _save_status(status: GuardStatus) -> dict[str, Any]:
 # -- restoring ------------------------------------------------------------------------------------
 def restore_state(risk: AccountRisk, data: dict[str, Any], book: InstrumentBook) -> None:
     """Put a saved state into a fresh engine built from the same setup."""
-    if data.get("version") != STATE_VERSION:
+    # Version 1 (before lots carried their open time and the firm's warnings) still restores: a
+    # journal written by the last release must never lose its locks to an upgrade.
+    if data.get("version") not in (1, STATE_VERSION):
         raise AccountStateError(f"account state version {data.get('version')!r}")
     _restore_ledger(risk.ledger, data["ledger"], book)
     floors = data["floors"]
@@ -159,10 +166,11 @@ def restore_state(risk: AccountRisk, data: dict[str, Any], book: InstrumentBook)
         daily_floor=_D(floors["daily_floor"]),
     )
     risk.status = _restore_status(data["status"])
-    rules = data["rules"]
-    _restore_rules(risk.watch, rules)
-    if risk._scaling is not None and rules["scaled_contracts"] is not None:
-        risk._scale_to(int(rules["scaled_contracts"]))
+    rules = data.get("rules")
+    if rules is not None:
+        _restore_rules(risk.watch, rules)
+        if risk._scaling is not None and rules["scaled_contracts"] is not None:
+            risk._scale_to(int(rules["scaled_contracts"]))
     clock = data["clock"]
     working, adding = clock["working"]
     risk._working = (int(working), int(adding))
@@ -194,8 +202,12 @@ def _restore_ledger(ledger: Ledger, data: dict[str, Any], book: InstrumentBook) 
         ledger.positions[key] = Position(
             book.parse(key),
             deque(
-                Lot(int(qty), Decimal(price), datetime.fromisoformat(opened))
-                for qty, price, opened in saved["lots"]
+                Lot(
+                    int(lot[0]),
+                    Decimal(lot[1]),
+                    datetime.fromisoformat(lot[2]) if len(lot) > 2 else OPENED_UNKNOWN,
+                )
+                for lot in saved["lots"]
             ),
             int(saved["net"]),
             Decimal(saved["cost"]),

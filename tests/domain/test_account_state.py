@@ -156,3 +156,27 @@ def test_an_unknown_state_version_is_refused(
     saved["version"] = 99
     with pytest.raises(AccountStateError, match="version 99"):
         engine(profiles.get("topstep-combine-50k")).restore_state(saved, instruments)
+
+
+def test_a_version_1_state_from_the_last_release_still_restores_its_lock(
+    profiles: ProfileSet, instruments: InstrumentBook
+) -> None:
+    profile = profiles.get("topstep-combine-50k")
+    original = engine(profile)
+    es = instruments.parse("ESZ26")
+    original.process(Fill(START, es, Side.BUY, 2, Decimal(6000), Decimal(0)))
+    original.process(KillRequest(START + timedelta(minutes=1)))
+    saved = json.loads(json.dumps(original.save_state()))
+    # What the last release wrote: no rules, lots without open times, undated quotes.
+    saved["version"] = 1
+    del saved["rules"]
+    for position in saved["ledger"]["positions"].values():
+        position["lots"] = [lot[:2] for lot in position["lots"]]
+    saved["ledger"]["quotes"] = {k: q[:3] for k, q in saved["ledger"]["quotes"].items()}
+    for key in ("stops_lifted", "scope"):
+        del saved["status"][key]
+    restored = engine(profile)
+    restored.restore_state(saved, instruments)
+    assert restored.status.state is GuardState.FLATTENING
+    assert restored.status.lock_until is None
+    assert restored.durable_state() == original.durable_state()

@@ -316,15 +316,20 @@ def test_alpha_uses_the_earlier_of_two_disputed_cutoffs(profiles: ProfileSet) ->
     assert "(firm)" in profile.sources["L6"]  # the firm's own page is cited for 4:59
 
 
-def test_alpha_evaluation_has_no_daily_loss_limit(profiles: ProfileSet) -> None:
+def test_alpha_keeps_the_stricter_daily_loss_and_cites_the_firm_against_it(
+    profiles: ProfileSet,
+) -> None:
     profile = profiles["alpha-futures-50k"]
     assert profile.phase == "evaluation"
-    assert profile.daily_loss.kind == "none"
-    assert profile.daily_loss.amount is None
-    # The Daily Loss Guard is the funded (Qualified) and Zero accounts' rule: the notes say how.
-    assert "Daily Loss Guard" in profile.notes
-    assert "Qualified" in profile.notes
-    assert "Zero" in profile.notes
+    # The firm's pages say evaluations have none; a third-party table lists the guard: the
+    # stricter reading holds, soft, and the notes say how to follow the firm's page.
+    assert profile.daily_loss.kind == "fixed"
+    assert profile.daily_loss.amount is not None
+    assert profile.daily_loss.amount.value == 1000
+    assert profile.daily_loss.soft
+    assert "(firm)" in profile.sources["L6"]
+    assert "No Daily Loss Limit on Evaluation" in profile.notes
+    assert 'daily_loss.kind = "none"' in profile.notes
     assert profile.size.micros_per_contract.value == 10  # 5 minis or 50 micros [firm]
     assert profile.consistency is not None
     assert profile.consistency.value == Decimal("0.5")
