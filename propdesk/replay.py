@@ -211,7 +211,7 @@ def parse_line(text: str, number: int, instruments: InstrumentBook) -> ReplayLin
     kind = _field(raw, "type", where)
     event: AccountEvent
     if kind == "fill":
-        contract = _contract(raw, where, instruments, ts.year)
+        contract = _contract(raw, where, instruments, ts)
         side_text = _field(raw, "side", where)
         if side_text not in ("buy", "sell"):
             raise ReplayError(f"{where}: 'side' must be 'buy' or 'sell', got {_shown(side_text)}")
@@ -226,7 +226,7 @@ def parse_line(text: str, number: int, instruments: InstrumentBook) -> ReplayLin
         )
         event = Fill(ts, contract, Side(side_text), qty, price, fee)
     elif kind == "mark":
-        contract = _contract(raw, where, instruments, ts.year)
+        contract = _contract(raw, where, instruments, ts)
         quotes = {
             key: _amount(raw, key, where, above_zero=True, high=MAX_PRICE)
             for key in ("bid", "ask", "last")
@@ -254,8 +254,10 @@ def parse_line(text: str, number: int, instruments: InstrumentBook) -> ReplayLin
     return ReplayLine(number, ts_text, event)
 
 
-def _contract(raw: dict[str, Any], where: str, instruments: InstrumentBook, year: int) -> Contract:
-    """A one-digit year (ESZ6) is read relative to the event's own year, not today's."""
+def _contract(
+    raw: dict[str, Any], where: str, instruments: InstrumentBook, ts: datetime
+) -> Contract:
+    """A one-digit year (ESZ6) is read as of the line's own time, not today's."""
     symbol = _field(raw, "symbol", where)
     if not isinstance(symbol, str):
         raise ReplayError(f"{where}: 'symbol' must be a string")
@@ -263,7 +265,7 @@ def _contract(raw: dict[str, Any], where: str, instruments: InstrumentBook, year
     if exchange is not None and not isinstance(exchange, str):
         raise ReplayError(f"{where}: 'exchange' must be a string, got {_shown(exchange)}")
     try:
-        return instruments.parse(symbol, exchange=exchange, reference_year=year)
+        return instruments.parse(symbol, exchange=exchange, at=ts)
     except UnknownSymbolError as exc:
         raise ReplayError(f"{where}: {exc}") from None
 

@@ -6,10 +6,15 @@ as exact Decimals); `InstrumentBook.parse` turns whatever a broker calls a contr
 
 Symbol forms read by `parse` (case-insensitive, surrounding whitespace ignored):
 
-- ``ESZ6``: Rithmic, Tradovate. The one-digit year is the year ending in that digit within
-  [reference_year - 1, reference_year + 8], so a contract that expired last year still reads right.
-- ``ESZ26``: two-digit year, 20YY. This is the canonical key.
-- ``ESZ2026``: four-digit year.
+- ``ESZ6``: Rithmic, Tradovate. The one-digit year is resolved against the time of the event
+  (`at`: the fill's or the quote's own time): it is the nearest year ending in that digit whose
+  contract has not stopped trading at that time, provided CME lists that contract that far ahead
+  (`listed_months`). When that reading is not listed (ESZ6 on 24 Dec 2026 would be ESZ36, nine
+  years past what CME lists), the symbol is read as the latest expired contract (ESZ26) rather than
+  refused: a refused fill would vanish from the ledger, while an expired contract is a flagged one
+  (the account raises an expiry alert on any fill in it; see `Contract.expired_at`).
+- ``ESZ26``: two-digit year, 20YY, taken as written. This is the canonical key.
+- ``ESZ2026``: four-digit year, taken as written.
 - ``CON.F.US.EP.Z25``: a ProjectX contract id, whose product code (EP) is not the root (ES).
 
 Roots beginning with digits (``6EH7``) need no special case: a symbol splits deterministically
@@ -23,19 +28,27 @@ Rithmic reports the listing exchange itself (async-rithmic's docs show SI on "CO
 broker propdesk speaks was found reporting "CME" for a CBOT, NYMEX or COMEX product. A mismatch is
 refused, not guessed.
 
+Expiry: each instrument names its CME termination rule (`expiry`, a key of expiry.RULES) and the
+time CME states for it; `Contract.last_trade` and `Contract.trading_ends` are computed from them
+with the exchange's business days (expiry.py), lazily, so parsing a two-digit symbol never loads
+the calendar.
+
 Every failure raises `UnknownSymbolError` (a ValueError) saying what was expected; nothing falls
-back to a default instrument, month or year. Results are cached, so a symbol seen on every fill
-and mark is parsed once.
+back to a default instrument or month. The reading of a symbol is cached, so a symbol seen on
+every fill and mark is parsed once; only a one-digit year is resolved again for each event time.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from propdesk.domain import expiry as _expiry
 
 __all__ = [
     "EXCHANGES",
@@ -59,7 +72,7 @@ _MONTH_NAMES = dict(
     )
 )
 
-PRODUCT_GROUPS = frozenset({"equity", "energy", "metals", "fx", "rates"})
+PRODUCT_GROUPS = frozenset({"equity", "energy", "metals", "fx", "rates", "grains", "livestock"})
 """The trading calendar's keys: each group has its own holiday hours and early closes."""
 
 EXCHANGES = frozenset({"CME", "CBOT", "NYMEX", "COMEX"})
@@ -76,6 +89,10 @@ _PLAIN = re.compile(r"([0-9A-Z]+)([A-Z])([0-9]+)")
 _PROJECTX = re.compile(r"CON\.F\.US\.([0-9A-Z]+)\.([A-Z])([0-9]+)")
 _CODE = re.compile(r"[0-9A-Z]+")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+_CHICAGO = "America/Chicago"
+# No CME product lists further out than this (NG: the current year and the next 12); a larger
+# `listed_months` is a typo.
+_MAX_LISTED_MONTHS = 12 * 14
 
 _EXPECTED_FORMS = (
     "expected <root><month code><year> with a 1-, 2- or 4-digit year (ESZ6, ESZ26, ESZ2026) "
@@ -110,7 +127,11 @@ class Instrument:
     full_size_root: str | None
     micro_ratio: int
     months: str
-    projectx_code: str
+    projectx_code: str | None  # None: no ProjectX contract id is known for this product
+    expiry: str  # the CME termination rule, a key of expiry.RULES
+    last_trade_time: time | None  # when trading ends on the last trade date, where CME says
+    last_trade_tz: str  # the zone of last_trade_time
+    listed_months: int  # CME lists contract months at most this many months ahead
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,13 +170,45 @@ class Contract:
     @property
     def projectx_id(self) -> str:
         """The ProjectX contract id, e.g. CON.F.US.EP.Z26 for ESZ26."""
-        return f"CON.F.US.{self.instrument.projectx_code}.{self.month_code}{self.year % 100:02d}"
+        code = self.instrument.projectx_code
+        if code is None:
+            raise UnknownSymbolError(
+                f"{self.key}: no ProjectX contract id is known for {self.instrument.root} "
+                f"({self.instrument.name}); it cannot be traded or watched through ProjectX"
+            )
+        return f"CON.F.US.{code}.{self.month_code}{self.year % 100:02d}"
+
+    @property
+    def last_trade(self) -> date:
+        """The last trade date, from the product's CME termination rule."""
+        return _expiry.last_trade_date(self.instrument.expiry, self.year, self._month)
+
+    @property
+    def trading_ends(self) -> datetime:
+        """The instant (UTC) trading ends: CME's stated time on the last trade date, or the end of
+        that trade date (17:00 CT) when CME states no time."""
+        inst = self.instrument
+        return _expiry.trading_ends(
+            inst.expiry, self.year, self._month, inst.last_trade_time, inst.last_trade_tz
+        )
+
+    def expired_at(self, ts: datetime) -> bool:
+        """True once trading in this contract has ended (at `ts`, an aware datetime)."""
+        return ts >= self.trading_ends
+
+    def listed_at(self, ts: datetime) -> bool:
+        """False while the contract month is further ahead than CME lists the product."""
+        return _months_ahead(self.year, self._month, ts) <= self.instrument.listed_months
+
+    @property
+    def _month(self) -> int:
+        return MONTH_CODES.index(self.month_code) + 1
 
 
 class InstrumentBook:
     """The instruments propdesk knows, and the parser from broker symbols to contracts."""
 
-    __slots__ = ("_by_projectx", "_by_root", "_cache")
+    __slots__ = ("_by_projectx", "_by_root", "_cache", "_contracts")
 
     def __init__(self, instruments: Iterable[Instrument]) -> None:
         """Index `instruments`, checking what holds between entries (not each entry's own fields;
@@ -166,19 +219,21 @@ class InstrumentBook:
         for inst in instruments:
             if inst.root in by_root:
                 raise InstrumentDataError(f"instrument {inst.root!r}: the root is listed twice")
-            other = by_projectx.get(inst.projectx_code)
+            other = by_projectx.get(inst.projectx_code) if inst.projectx_code else None
             if other is not None:
                 raise InstrumentDataError(
                     f"instrument {inst.root!r}, field 'projectx_code': {inst.projectx_code!r} "
                     f"is already the code of {other.root!r}"
                 )
             by_root[inst.root] = inst
-            by_projectx[inst.projectx_code] = inst
+            if inst.projectx_code is not None:
+                by_projectx[inst.projectx_code] = inst
         for inst in by_root.values():
             _check_micro(inst, by_root)
         self._by_root = by_root
         self._by_projectx = by_projectx
-        self._cache: dict[tuple[str, str | None, int], Contract] = {}
+        self._cache: dict[tuple[str, str | None], Contract | _OneDigitYear] = {}
+        self._contracts: dict[tuple[str, str, int], Contract] = {}
 
     @classmethod
     def from_toml(cls, text: str) -> InstrumentBook:
@@ -215,26 +270,31 @@ class InstrumentBook:
         return inst
 
     def parse(
-        self, symbol: str, *, exchange: str | None = None, reference_year: int | None = None
+        self, symbol: str, *, exchange: str | None = None, at: datetime | None = None
     ) -> Contract:
         """The contract a broker's symbol names; UnknownSymbolError if it names none.
 
         `exchange`, if given, is the exchange the broker reported, and must be the instrument's.
-        `reference_year` resolves one-digit years; it defaults to the current UTC year, so callers
-        that own a Clock (or replay old data) should pass it.
+        `at` (an aware datetime) is the time of the event the symbol came with: a one-digit year
+        is resolved against it (see the module docstring). It defaults to the wall clock, so
+        callers that own a Clock, or replay old data, must pass it.
         """
-        if reference_year is None:
-            reference_year = datetime.now(UTC).year
         if not isinstance(symbol, str):
             raise UnknownSymbolError(f"symbol {symbol!r} is not a string; {_EXPECTED_FORMS}")
-        cache_key = (symbol, exchange, reference_year)
-        contract = self._cache.get(cache_key)
-        if contract is None:
-            contract = self._parse(symbol, exchange, reference_year)
+        cache_key = (symbol, exchange)
+        reading = self._cache.get(cache_key)
+        if reading is None:
+            reading = self._read(symbol, exchange)
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
-            self._cache[cache_key] = contract
-        return contract
+            self._cache[cache_key] = reading
+        if isinstance(reading, Contract):
+            return reading
+        if at is None:
+            at = datetime.now(UTC)
+        elif not isinstance(at, datetime) or at.utcoffset() is None:
+            raise TypeError(f"at must be a timezone-aware datetime, got {at!r}")
+        return self._one_digit_year(reading, at)
 
     def __iter__(self) -> Iterator[Instrument]:
         return iter(self._by_root.values())
@@ -245,7 +305,8 @@ class InstrumentBook:
     def __repr__(self) -> str:
         return f"InstrumentBook({', '.join(self._by_root)})"
 
-    def _parse(self, symbol: str, exchange: str | None, reference_year: int) -> Contract:
+    def _read(self, symbol: str, exchange: str | None) -> Contract | _OneDigitYear:
+        """What the symbol says, before any year is resolved against a time."""
         text = symbol.strip().upper()
         if not text:
             raise UnknownSymbolError(f"empty symbol {symbol!r}: {_EXPECTED_FORMS}")
@@ -285,19 +346,66 @@ class InstrumentBook:
                 f"symbol {symbol!r}: {inst.root} ({inst.name}) lists months "
                 f"{' '.join(inst.months)} only, not {month} ({_MONTH_NAMES[month]})"
             )
-        year = _resolve_year(symbol, digits, reference_year)
         if exchange is not None:
             _check_exchange(symbol, exchange, inst)
-        return Contract(inst, month, year)
+        if len(digits) == 1:
+            return _OneDigitYear(inst, month, int(digits))
+        return Contract(inst, month, _written_year(symbol, digits))
+
+    def _one_digit_year(self, reading: _OneDigitYear, at: datetime) -> Contract:
+        """The contract a one-digit symbol names at `at`: the nearest one that has not stopped
+        trading, if CME lists it; else the latest expired one (which the account flags)."""
+        digit = reading.digit
+        this_year = at.astimezone(UTC).year
+        # Every contract of a year before this_year - 1 has expired, and every one of a year after
+        # this_year + 1 trades past `at`: only a candidate in between needs its expiry computed.
+        first = this_year - 1
+        live = first + (digit - first) % 10
+        if live < _FIRST_YEAR or (
+            live <= min(this_year + 1, _LAST_YEAR) and self._contract(reading, live).expired_at(at)
+        ):
+            live += 10
+        expired = live - 10
+        if live <= _LAST_YEAR and self._contract(reading, live).listed_at(at):
+            return self._contract(reading, live)
+        if expired >= _FIRST_YEAR:
+            return self._contract(reading, expired)
+        if live <= _LAST_YEAR:
+            return self._contract(reading, live)  # the only reading; flagged as not listed
+        raise UnknownSymbolError(
+            f"{reading.instrument.root}{reading.month}{digit}: no year ending in {digit} within "
+            f"{_FIRST_YEAR}-{_LAST_YEAR} names a contract around {at:%Y-%m-%d}"
+        )
+
+    def _contract(self, reading: _OneDigitYear, year: int) -> Contract:
+        key = (reading.instrument.root, reading.month, year)
+        contract = self._contracts.get(key)
+        if contract is None:
+            if len(self._contracts) >= _CACHE_LIMIT:
+                self._contracts.clear()
+            contract = self._contracts[key] = Contract(reading.instrument, reading.month, year)
+        return contract
 
 
-def _resolve_year(symbol: str, digits: str, reference_year: int) -> int:
-    if isinstance(reference_year, bool) or not isinstance(reference_year, int):
-        raise TypeError(f"reference_year must be an int, got {reference_year!r}")
-    if len(digits) == 1:
-        first = reference_year - 1
-        year = first + (int(digits) - first) % 10
-    elif len(digits) == 2:
+@dataclass(frozen=True, slots=True)
+class _OneDigitYear:
+    """A symbol whose year is one digit: which year it names depends on when it is read."""
+
+    instrument: Instrument
+    month: str
+    digit: int
+
+
+def _months_ahead(year: int, month: int, ts: datetime) -> int:
+    """Calendar months from ts's month (in Chicago, where CME lists) to year/month."""
+    if ts.utcoffset() is None:
+        raise ValueError(f"naive datetime {ts.isoformat()}: expiry checks need aware times")
+    local = ts.astimezone(_expiry.CHICAGO)
+    return (year * 12 + month) - (local.year * 12 + local.month)
+
+
+def _written_year(symbol: str, digits: str) -> int:
+    if len(digits) == 2:
         year = 2000 + int(digits)
     elif len(digits) == 4:
         year = int(digits)
@@ -372,9 +480,18 @@ _REQUIRED = (
     "tick_value",
     "currency",
     "months",
-    "projectx_code",
+    "expiry",
+    "listed_months",
 )
-_OPTIONAL = ("full_size", "ratio", "tick_size_differs")
+_OPTIONAL = (
+    "projectx_code",
+    "projectx_code_unknown",
+    "last_trade_time",
+    "last_trade_tz",
+    "full_size",
+    "ratio",
+    "tick_size_differs",
+)
 
 
 def _instrument_from_entry(root: str, entry: object) -> Instrument:
@@ -450,11 +567,18 @@ def _instrument_from_entry(root: str, entry: object) -> Instrument:
             f'{MONTH_CODES} in calendar order, e.g. "HMUZ"'
         )
 
-    projectx_code = text("projectx_code")
-    if not _CODE.fullmatch(projectx_code):
+    projectx_code = _projectx_code(where, entry, text)
+    expiry = choice("expiry", frozenset(_expiry.RULES))
+    last_trade_time, last_trade_tz = _last_trade_time(where, entry, text)
+    listed_months = entry["listed_months"]
+    if (
+        isinstance(listed_months, bool)
+        or not isinstance(listed_months, int)
+        or not 1 <= listed_months <= _MAX_LISTED_MONTHS
+    ):
         raise InstrumentDataError(
-            f"{where}, field 'projectx_code': expected upper-case letters and digits, "
-            f"got {projectx_code!r}"
+            f"{where}, field 'listed_months': expected a whole number of months from 1 to "
+            f"{_MAX_LISTED_MONTHS} (how far ahead CME lists), got {listed_months!r}"
         )
 
     full_size_root: str | None = None
@@ -506,4 +630,58 @@ def _instrument_from_entry(root: str, entry: object) -> Instrument:
         micro_ratio=micro_ratio,
         months=months,
         projectx_code=projectx_code,
+        expiry=expiry,
+        last_trade_time=last_trade_time,
+        last_trade_tz=last_trade_tz,
+        listed_months=listed_months,
     )
+
+
+def _projectx_code(
+    where: str, entry: Mapping[str, object], text: Callable[[str], str]
+) -> str | None:
+    # An instrument without a ProjectX code must say why, so a forgotten code is not silent.
+    if ("projectx_code" in entry) == ("projectx_code_unknown" in entry):
+        raise InstrumentDataError(
+            f"{where}, field 'projectx_code': give the code, or say in 'projectx_code_unknown' "
+            "why none is known (exactly one of the two)"
+        )
+    if "projectx_code_unknown" in entry:
+        text("projectx_code_unknown")
+        return None
+    code = text("projectx_code")
+    if not _CODE.fullmatch(code):
+        raise InstrumentDataError(
+            f"{where}, field 'projectx_code': expected upper-case letters and digits, got {code!r}"
+        )
+    return code
+
+
+def _last_trade_time(
+    where: str, entry: Mapping[str, object], text: Callable[[str], str]
+) -> tuple[time | None, str]:
+    if "last_trade_tz" in entry and "last_trade_time" not in entry:
+        raise InstrumentDataError(
+            f"{where}, field 'last_trade_time': missing ('last_trade_tz' needs it)"
+        )
+    if "last_trade_time" not in entry:
+        return None, _CHICAGO
+    raw = text("last_trade_time")
+    try:
+        at = time.fromisoformat(raw)
+    except ValueError:
+        raise InstrumentDataError(
+            f"{where}, field 'last_trade_time': expected \"HH:MM\", got {raw!r}"
+        ) from None
+    if at.tzinfo is not None:
+        raise InstrumentDataError(
+            f"{where}, field 'last_trade_time': write the zone in 'last_trade_tz', not an offset"
+        )
+    tz = text("last_trade_tz") if "last_trade_tz" in entry else _CHICAGO
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InstrumentDataError(
+            f"{where}, field 'last_trade_tz': unknown time zone {tz!r}"
+        ) from None
+    return at, tz

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -55,7 +55,8 @@ class Trader:
     def __init__(self, seed: int, instruments: InstrumentBook) -> None:
         self.rng = random.Random(seed)
         self.contracts = [
-            instruments.parse(s, reference_year=2026) for s in ("ESZ6", "MESZ6", "NQZ6")
+            instruments.parse(s, at=datetime(2026, 11, 17, tzinfo=UTC))
+            for s in ("ESZ6", "MESZ6", "NQZ6")
         ]
         self.mids = {
             c.key: Decimal(p)

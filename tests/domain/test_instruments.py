@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from propdesk.domain import expiry
 from propdesk.domain import instruments as instruments_module
 from propdesk.domain.instruments import (
     MONTH_CODES,
@@ -23,6 +25,13 @@ from propdesk.resources import read_text
 
 BOOK = InstrumentBook.from_toml(read_text("instruments.toml"))
 ALL_MONTHS = "FGHJKMNQUVXZ"
+CT = ZoneInfo("America/Chicago")
+# A time in 2026 at which every one-digit symbol below reads as its 2026 or 2027 contract.
+AT = datetime(2026, 11, 17, 9, 0, tzinfo=CT)
+
+
+def ct(y: int, mo: int, d: int, h: int = 9, mi: int = 0) -> datetime:
+    return datetime(y, mo, d, h, mi, tzinfo=CT)
 
 
 @pytest.fixture
@@ -33,7 +42,7 @@ def book() -> InstrumentBook:
 
 # --- the shipped data ---------------------------------------------------------------------------
 
-# root: exchange, product group, tick size, tick value, point value, ProjectX code
+# root: exchange, product group, tick size, tick value, point value, ProjectX code (None: unknown)
 SPECS = {
     "ES": ("CME", "equity", "0.25", "12.50", "50", "EP"),
     "MES": ("CME", "equity", "0.25", "1.25", "5", "MES"),
@@ -53,14 +62,46 @@ SPECS = {
     "ZN": ("CBOT", "rates", "0.015625", "15.625", "1000", "TYA"),
     "ZB": ("CBOT", "rates", "0.03125", "31.25", "1000", "USA"),
     "ZF": ("CBOT", "rates", "0.0078125", "7.8125", "1000", "FVA"),
+    "ZT": ("CBOT", "rates", "0.00390625", "7.8125", "2000", "TUA"),
+    "UB": ("CBOT", "rates", "0.03125", "31.25", "1000", "ULA"),
+    "NG": ("NYMEX", "energy", "0.001", "10", "10000", "NGE"),
+    "RB": ("NYMEX", "energy", "0.0001", "4.20", "42000", "RBE"),
+    "HO": ("NYMEX", "energy", "0.0001", "4.20", "42000", "HOE"),
+    "HG": ("COMEX", "metals", "0.0005", "12.50", "25000", "CPE"),
+    "MHG": ("COMEX", "metals", "0.0005", "1.25", "2500", "MHG"),
+    "SIL": ("COMEX", "metals", "0.005", "5", "1000", "SIL"),
+    "M6E": ("CME", "fx", "0.0001", "1.25", "12500", "M6E"),
+    "6B": ("CME", "fx", "0.0001", "6.25", "62500", "BP6"),
+    "6A": ("CME", "fx", "0.00005", "5", "100000", "DA6"),
+    "6C": ("CME", "fx", "0.00005", "5", "100000", "CA6"),
+    "ZC": ("CBOT", "grains", "0.25", "12.50", "50", "ZCE"),
+    "ZS": ("CBOT", "grains", "0.25", "12.50", "50", "ZSE"),
+    "ZW": ("CBOT", "grains", "0.25", "12.50", "50", "ZWA"),
+    "LE": ("CME", "livestock", "0.025", "10", "400", "GLE"),
+    "HE": ("CME", "livestock", "0.025", "10", "400", "HE"),
+    "GF": ("CME", "livestock", "0.025", "12.50", "500", "GF"),
+    "BTC": ("CME", "equity", "5", "25", "5", None),
+    "MBT": ("CME", "equity", "5", "0.50", "0.1", "MBT"),
 }
 
-MICROS = {"MES": "ES", "MNQ": "NQ", "M2K": "RTY", "MYM": "YM", "MCL": "CL", "MGC": "GC"}
+# micro: (full size, how many make one)
+MICROS = {
+    "MES": ("ES", 10),
+    "MNQ": ("NQ", 10),
+    "M2K": ("RTY", 10),
+    "MYM": ("YM", 10),
+    "MCL": ("CL", 10),
+    "MGC": ("GC", 10),
+    "MHG": ("HG", 10),
+    "SIL": ("SI", 5),
+    "M6E": ("6E", 10),
+    "MBT": ("BTC", 50),
+}
 
 
 def test_the_book_holds_exactly_the_supported_roots() -> None:
-    assert [inst.root for inst in BOOK] == list(SPECS)
-    assert len(BOOK) == 18
+    assert sorted(inst.root for inst in BOOK) == sorted(SPECS)
+    assert len(BOOK) == 38
 
 
 @pytest.mark.parametrize("root", list(SPECS))
@@ -90,13 +131,16 @@ def test_point_values_are_exact_integers_where_they_should_be(root: str, point_v
     assert str(value) == str(point_value)
 
 
-@pytest.mark.parametrize(("micro", "full"), list(MICROS.items()))
-def test_micros_are_a_tenth_of_their_full_size(micro: str, full: str) -> None:
+@pytest.mark.parametrize(("micro", "full", "ratio"), [(m, f, r) for m, (f, r) in MICROS.items()])
+def test_micros_are_their_stated_fraction_of_their_full_size(
+    micro: str, full: str, ratio: int
+) -> None:
     small, big = BOOK.instrument(micro), BOOK.instrument(full)
     assert small.full_size_root == full
-    assert small.micro_ratio == 10
+    assert small.micro_ratio == ratio
     assert small.point_value * small.micro_ratio == big.point_value
-    assert small.tick_size == big.tick_size
+    # Only the E-micro EUR/USD ticks coarser than its full size, and the file says why.
+    assert (small.tick_size == big.tick_size) == (micro != "M6E")
     assert small.product_group == big.product_group
     assert big.full_size_root is None
     assert big.micro_ratio == 1
@@ -125,6 +169,19 @@ def test_full_size_contracts_have_no_full_size() -> None:
         ("MGC", "GJMQVZ"),
         ("6E", ALL_MONTHS),
         ("6J", ALL_MONTHS),
+        ("6B", ALL_MONTHS),
+        ("M6E", "HMUZ"),
+        ("ZT", "HMUZ"),
+        ("UB", "HMUZ"),
+        ("NG", ALL_MONTHS),
+        ("HG", ALL_MONTHS),
+        ("ZC", "HKNUZ"),
+        ("ZS", "FHKNQUX"),
+        ("ZW", "HKNUZ"),
+        ("LE", "GJMQVZ"),
+        ("HE", "GJKMNQVZ"),
+        ("GF", "FHJKQUVX"),
+        ("MBT", ALL_MONTHS),
     ],
 )
 def test_listed_months(root: str, months: str) -> None:
@@ -139,61 +196,132 @@ def test_the_data_file_says_where_its_numbers_come_from() -> None:
 
 def test_instrument_lookup_is_case_insensitive_and_refuses_unknown_roots() -> None:
     assert BOOK.instrument(" es ") is BOOK.instrument("ES")
-    with pytest.raises(UnknownSymbolError, match=r"unknown root 'NG'.*expected one of ES, MES"):
-        BOOK.instrument("NG")
+    with pytest.raises(UnknownSymbolError, match=r"unknown root 'PL'.*expected one of ES, MES"):
+        BOOK.instrument("PL")
 
 
 # --- symbol forms -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("symbol", "reference_year", "key"),
+    ("symbol", "key"),
     [
-        ("ESZ6", 2026, "ESZ26"),
-        ("ESZ5", 2026, "ESZ25"),  # last year: the window starts at reference_year - 1
-        ("ESZ4", 2026, "ESZ34"),  # ... and ends at reference_year + 8
-        ("ESH7", 2026, "ESH27"),
-        ("ESZ6", 2027, "ESZ26"),
-        ("ESZ5", 2027, "ESZ35"),
-        ("ESZ0", 2031, "ESZ30"),
-        ("ESZ26", 2026, "ESZ26"),
-        ("ESZ26", 2040, "ESZ26"),  # two- and four-digit years ignore the reference year
-        ("ESZ2026", 2026, "ESZ26"),
-        ("ESZ2031", 2026, "ESZ31"),
-        ("esz26", 2026, "ESZ26"),
-        ("  eSz6\t\n", 2026, "ESZ26"),
-        ("6EH7", 2026, "6EH27"),
-        ("6JM26", 2026, "6JM26"),
-        ("6EF27", 2026, "6EF27"),  # serial FX month
-        ("M2KU6", 2026, "M2KU26"),
-        ("ZNH2027", 2026, "ZNH27"),
-        ("CON.F.US.EP.Z25", 2026, "ESZ25"),
-        ("CON.F.US.ENQ.H26", 2026, "NQH26"),
-        ("CON.F.US.MES.M26", 2026, "MESM26"),
-        ("CON.F.US.MNQ.U26", 2026, "MNQU26"),
-        ("CON.F.US.CLE.N26", 2026, "CLN26"),
-        ("CON.F.US.MCLE.N26", 2026, "MCLN26"),
-        ("CON.F.US.GCE.Q26", 2026, "GCQ26"),
-        ("CON.F.US.MGC.J26", 2026, "MGCJ26"),
-        ("CON.F.US.SIE.K26", 2026, "SIK26"),
-        ("CON.F.US.EU6.M26", 2026, "6EM26"),
-        ("CON.F.US.JY6.U26", 2026, "6JU26"),
-        ("CON.F.US.TYA.M26", 2026, "ZNM26"),
-        ("CON.F.US.USA.Z26", 2026, "ZBZ26"),
-        ("CON.F.US.FVA.H27", 2026, "ZFH27"),
-        ("CON.F.US.RTY.Z26", 2026, "RTYZ26"),
-        ("CON.F.US.M2K.Z26", 2026, "M2KZ26"),
-        ("CON.F.US.YM.Z26", 2026, "YMZ26"),
-        ("CON.F.US.MYM.Z26", 2026, "MYMZ26"),
-        (" con.f.us.ep.z25 ", 2026, "ESZ25"),
+        ("ESZ6", "ESZ26"),
+        ("ESH7", "ESH27"),
+        ("ESZ26", "ESZ26"),
+        ("ESZ31", "ESZ31"),  # two- and four-digit years are taken as written
+        ("ESZ2026", "ESZ26"),
+        ("ESZ2031", "ESZ31"),
+        ("esz26", "ESZ26"),
+        ("  eSz6\t\n", "ESZ26"),
+        ("6EH7", "6EH27"),
+        ("6JM26", "6JM26"),
+        ("6EF27", "6EF27"),  # serial FX month
+        ("M2KU6", "M2KU26"),  # M2KU26 ended in September: see the one-digit table below
+        ("ZNH2027", "ZNH27"),
+        ("CON.F.US.EP.Z25", "ESZ25"),
+        ("CON.F.US.ENQ.H26", "NQH26"),
+        ("CON.F.US.MES.M26", "MESM26"),
+        ("CON.F.US.MNQ.U26", "MNQU26"),
+        ("CON.F.US.CLE.N26", "CLN26"),
+        ("CON.F.US.MCLE.N26", "MCLN26"),
+        ("CON.F.US.GCE.Q26", "GCQ26"),
+        ("CON.F.US.MGC.J26", "MGCJ26"),
+        ("CON.F.US.SIE.K26", "SIK26"),
+        ("CON.F.US.EU6.M26", "6EM26"),
+        ("CON.F.US.JY6.U26", "6JU26"),
+        ("CON.F.US.TYA.M26", "ZNM26"),
+        ("CON.F.US.USA.Z26", "ZBZ26"),
+        ("CON.F.US.FVA.H27", "ZFH27"),
+        ("CON.F.US.RTY.Z26", "RTYZ26"),
+        ("CON.F.US.M2K.Z26", "M2KZ26"),
+        ("CON.F.US.YM.Z26", "YMZ26"),
+        ("CON.F.US.MYM.Z26", "MYMZ26"),
+        ("CON.F.US.NGE.F27", "NGF27"),
+        ("CON.F.US.CPE.H27", "HGH27"),
+        ("CON.F.US.MHG.H27", "MHGH27"),
+        ("CON.F.US.SIL.H27", "SILH27"),
+        ("CON.F.US.RBE.F27", "RBF27"),
+        ("CON.F.US.HOE.F27", "HOF27"),
+        ("CON.F.US.M6E.H27", "M6EH27"),
+        ("CON.F.US.BP6.H27", "6BH27"),
+        ("CON.F.US.DA6.H27", "6AH27"),
+        ("CON.F.US.CA6.H27", "6CH27"),
+        ("CON.F.US.TUA.H27", "ZTH27"),
+        ("CON.F.US.ULA.H27", "UBH27"),
+        ("CON.F.US.ZCE.H27", "ZCH27"),
+        ("CON.F.US.ZSE.F27", "ZSF27"),
+        ("CON.F.US.ZWA.H27", "ZWH27"),
+        ("CON.F.US.GLE.G27", "LEG27"),
+        ("CON.F.US.HE.G27", "HEG27"),
+        ("CON.F.US.GF.F27", "GFF27"),
+        ("CON.F.US.MBT.F27", "MBTF27"),
+        (" con.f.us.ep.z25 ", "ESZ25"),
     ],
 )
-def test_symbol_forms(book: InstrumentBook, symbol: str, reference_year: int, key: str) -> None:
-    contract = book.parse(symbol, reference_year=reference_year)
+def test_symbol_forms(book: InstrumentBook, symbol: str, key: str) -> None:
+    contract = book.parse(symbol, at=AT)
     assert contract.key == key
     assert contract.instrument is book.instrument(key[:-3])
     assert contract.month_code == key[-3]
     assert contract.year == 2000 + int(key[-2:])
+
+
+# --- one-digit years: the nearest listed contract that has not stopped trading at the event ---
+
+# (symbol, the event's time, the contract it names, why)
+ONE_DIGIT = [
+    ("ESZ6", ct(2026, 12, 10), "ESZ26", "live until 18 Dec 2026 08:30 CT"),
+    ("ESZ6", ct(2026, 12, 18, 8, 29), "ESZ26", "a minute before trading ends"),
+    ("ESZ6", ct(2026, 12, 18, 8, 30), "ESZ26", "ended; ESZ36 is not listed: the expired one"),
+    ("ESZ6", ct(2026, 12, 24), "ESZ26", "expired, flagged by the account (ESZ36 unlisted)"),
+    ("ESH7", ct(2026, 12, 24), "ESH27", "the next listed month"),
+    ("ESZ7", ct(2026, 12, 24), "ESZ27", "a year out, well inside 21 quarters"),
+    ("ESZ5", ct(2026, 3, 2), "ESZ25", "ESZ35 is beyond the listing: the expired ESZ25"),
+    ("ESZ0", ct(2031, 7, 1), "ESZ30", "both readings expired or unlisted: the latest expired"),
+    ("ESH1", ct(2029, 1, 5), "ESH31", "ESH31 is 26 months ahead: listed"),
+    ("CLZ6", ct(2026, 11, 20, 12), "CLZ26", "CLZ26's last day is 20 Nov 2026"),
+    ("CLZ6", ct(2026, 11, 23), "CLZ36", "CL lists 10+ years out: the live December 2036"),
+    ("CLF7", ct(2026, 12, 21, 16), "CLF27", "CLF27 trades to the end of 21 Dec 2026"),
+    ("CLF7", ct(2026, 12, 21, 17), "CLF37", "the trade date of 22 Dec: CLF27 has ended"),
+    ("MCLF7", ct(2026, 12, 21, 9), "MCLF27", "ended 18 Dec; MCL lists 12 months: the expired one"),
+    ("NGF7", ct(2026, 12, 30), "NGF37", "NGF27 ended 29 Dec; NG lists 12 years out"),
+    ("6EZ6", ct(2026, 12, 14, 9, 15), "6EZ26", "a minute before 09:16 CT on 14 Dec"),
+    ("6EZ6", ct(2026, 12, 14, 9, 16), "6EZ26", "ended; 6EZ36 is not listed"),
+    ("ZNH7", ct(2027, 3, 19, 12, 0), "ZNH27", "before 12:01 CT on its last day"),
+    ("GCG7", ct(2027, 1, 4), "GCG27", "an ordinary front month"),
+    ("MBTZ6", ct(2026, 12, 24, 9, 59), "MBTZ26", "trading ends 16:00 London = 10:00 CT"),
+]
+
+
+@pytest.mark.parametrize(("symbol", "at", "key", "why"), ONE_DIGIT)
+def test_one_digit_years_resolve_against_the_time_of_the_event(
+    book: InstrumentBook, symbol: str, at: datetime, key: str, why: str
+) -> None:
+    assert book.parse(symbol, at=at).key == key, why
+
+
+def test_a_one_digit_year_is_resolved_again_for_each_time(book: InstrumentBook) -> None:
+    before = book.parse("CLZ6", at=ct(2026, 11, 20, 12))
+    after = book.parse("CLZ6", at=ct(2026, 11, 23))
+    assert (before.key, after.key) == ("CLZ26", "CLZ36")
+    assert book.parse("CLZ6", at=ct(2026, 11, 20, 13)) is before
+
+
+def test_an_expired_reading_is_returned_so_the_account_can_flag_it(book: InstrumentBook) -> None:
+    at = ct(2026, 12, 24)
+    contract = book.parse("ESZ6", at=at)
+    assert contract.expired_at(at)
+    assert contract.listed_at(at)
+    live = book.parse("ESH7", at=at)
+    assert not live.expired_at(at)
+
+
+def test_the_one_digit_reference_must_be_an_aware_datetime(book: InstrumentBook) -> None:
+    with pytest.raises(TypeError, match="timezone-aware datetime"):
+        book.parse("ESZ6", at=datetime(2026, 12, 1))  # naive: refused
+    with pytest.raises(TypeError, match="timezone-aware datetime"):
+        book.parse("ESZ6", at=2026)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -203,8 +331,8 @@ def test_symbol_forms(book: InstrumentBook, symbol: str, reference_year: int, ke
 def test_a_micro_root_is_never_read_as_its_full_size(
     book: InstrumentBook, micro: str, full: str
 ) -> None:
-    small = book.parse(micro, reference_year=2026)
-    big = book.parse(full, reference_year=2026)
+    small = book.parse(micro, at=AT)
+    big = book.parse(full, at=AT)
     assert small.instrument.root == micro[:-2]
     assert big.instrument.root == full[:-2]
     assert small.instrument.full_size_root == big.instrument.root
@@ -228,15 +356,15 @@ def test_m2k_is_read_whole_not_as_a_root_ending_in_a_digit(book: InstrumentBook)
         ("MCLZ6", "NYMEX"),
         ("GCG7", "COMEX"),
         ("SIH7", "COMEX"),
+        ("ZCH7", "CBOT"),
+        ("LEG7", "CME"),
         ("CON.F.US.EP.Z26", "CME"),
     ],
 )
 def test_the_exchange_a_broker_reports_is_checked(
     book: InstrumentBook, symbol: str, exchange: str
 ) -> None:
-    assert book.parse(symbol, exchange=exchange, reference_year=2026) == book.parse(
-        symbol, reference_year=2026
-    )
+    assert book.parse(symbol, exchange=exchange, at=AT) == book.parse(symbol, at=AT)
 
 
 @pytest.mark.parametrize(
@@ -254,26 +382,23 @@ def test_a_symbol_reported_on_another_exchange_is_refused(
     book: InstrumentBook, symbol: str, exchange: str, listed_on: str
 ) -> None:
     with pytest.raises(UnknownSymbolError) as caught:
-        book.parse(symbol, exchange=exchange, reference_year=2026)
+        book.parse(symbol, exchange=exchange, at=AT)
     message = str(caught.value)
     assert repr(symbol) in message
     assert f"exchange {exchange!r}" in message
     assert f"listed on {listed_on}" in message
 
 
-def test_the_default_reference_year_is_the_current_utc_year(book: InstrumentBook) -> None:
+def test_without_a_time_a_one_digit_year_is_read_as_of_now(book: InstrumentBook) -> None:
     # Derived from the clock rather than pinned, so it holds in any year.
-    this_year = datetime.now(UTC).year
-    digit = this_year % 10
-    assert book.parse(f"ESZ{digit}").year == this_year
-    last_year = this_year - 1
-    assert book.parse(f"ESZ{last_year % 10}").year == last_year
-    assert book.parse(f"ESZ{(this_year + 8) % 10}").year == this_year + 8
+    now = datetime.now(UTC)
+    for symbol in ("ESZ6", "CLF7", "GCG0", "6EH9"):
+        assert book.parse(symbol) == book.parse(symbol, at=now)
 
 
 def test_every_form_of_one_contract_is_the_same_contract(book: InstrumentBook) -> None:
     forms = ["ESZ6", "ESZ26", "ESZ2026", "esz26", "CON.F.US.EP.Z26"]
-    contracts = {book.parse(form, reference_year=2026) for form in forms}
+    contracts = {book.parse(form, at=AT) for form in forms}
     assert len(contracts) == 1
     (contract,) = contracts
     assert contract.key == "ESZ26"
@@ -281,16 +406,109 @@ def test_every_form_of_one_contract_is_the_same_contract(book: InstrumentBook) -
 
 
 def test_parse_returns_the_cached_contract(book: InstrumentBook) -> None:
-    first = book.parse("NQH27", exchange="CME", reference_year=2026)
-    assert book.parse("NQH27", exchange="CME", reference_year=2026) is first
+    first = book.parse("NQH27", exchange="CME", at=AT)
+    assert book.parse("NQH27", exchange="CME", at=AT) is first
+    assert book.parse("NQH7", exchange="CME", at=AT) is book.parse("NQH7", exchange="CME", at=AT)
 
 
 def test_the_cache_stays_bounded(book: InstrumentBook) -> None:
-    # A two-digit year ignores the reference year, but each one is still a distinct cache key.
-    for reference_year in range(instruments_module._CACHE_LIMIT + 10):
-        assert book.parse("ESZ26", reference_year=reference_year).key == "ESZ26"
+    for n in range(instruments_module._CACHE_LIMIT + 10):
+        assert book.parse(" " * n + "ESZ26").key == "ESZ26"
     assert 0 < len(book._cache) <= instruments_module._CACHE_LIMIT
-    assert book.parse("CLZ6", reference_year=2026).key == "CLZ26"
+    assert book.parse("CLZ6", at=AT).key == "CLZ26"
+
+
+# --- expiry -------------------------------------------------------------------------------------
+
+# (contract, last trade date, when trading ends in CT, how the date follows from CME's rule)
+EXPIRIES = [
+    ("ESZ26", date(2026, 12, 18), time(8, 30), "3rd Friday of Dec 2026 (4, 11, 18)"),
+    ("ESH27", date(2027, 3, 19), time(8, 30), "3rd Friday of Mar 2027 (5, 12, 19)"),
+    ("ESM26", date(2026, 6, 18), time(8, 30), "3rd Friday 19 Jun is Juneteenth: the day before"),
+    ("MNQZ26", date(2026, 12, 18), time(8, 30), "the same rule as ES"),
+    ("YMH27", date(2027, 3, 19), time(8, 30), "the same rule as ES"),
+    ("CLZ26", date(2026, 11, 20), time(17), "25 Nov is a Wednesday: 3 business days before"),
+    ("CLF27", date(2026, 12, 21), time(17), "25 Dec is a holiday: 4 business days before (24-21)"),
+    ("MCLF27", date(2026, 12, 18), time(17), "the business day before CLF27's 21 Dec"),
+    ("NGF27", date(2026, 12, 29), time(17), "3rd last business day of Dec 2026 (31, 30, 29)"),
+    ("RBF27", date(2026, 12, 31), time(17), "last business day of Dec 2026"),
+    ("HOF27", date(2026, 12, 31), time(17), "last business day of Dec 2026"),
+    ("GCZ26", date(2026, 12, 29), time(17), "3rd last business day of Dec 2026"),
+    ("GCG27", date(2027, 2, 24), time(17), "3rd last business day of Feb 2027 (26, 25, 24)"),
+    ("SIH27", date(2027, 3, 29), time(17), "3rd last business day of Mar 2027 (31, 30, 29)"),
+    ("HGH27", date(2027, 3, 29), time(17), "3rd last business day of Mar 2027"),
+    ("6EZ26", date(2026, 12, 14), time(9, 16), "3rd Wednesday 16 Dec, 2 business days before"),
+    ("6EH27", date(2027, 3, 15), time(9, 16), "3rd Wednesday 17 Mar, 2 business days before"),
+    ("M6EZ26", date(2026, 12, 14), time(9, 16), "as 6E"),
+    ("6CZ26", date(2026, 12, 15), time(9, 16), "the business day before 16 Dec"),
+    ("ZNZ26", date(2026, 12, 21), time(12, 1), "7 business days before 31 Dec, skipping 25 Dec"),
+    ("ZNH27", date(2027, 3, 19), time(12, 1), "7 business days before 31 Mar, skipping Good Fri"),
+    ("UBZ26", date(2026, 12, 21), time(12, 1), "as ZN"),
+    ("ZFZ26", date(2026, 12, 31), time(12, 1), "last business day of Dec 2026"),
+    ("ZTH27", date(2027, 3, 31), time(12, 1), "last business day of Mar 2027"),
+    ("ZCZ26", date(2026, 12, 14), time(12, 1), "business day before Tue 15 Dec"),
+    ("ZCH27", date(2027, 3, 12), time(12, 1), "business day before Mon 15 Mar"),
+    ("ZSF27", date(2027, 1, 14), time(12, 1), "business day before Fri 15 Jan"),
+    ("LEZ26", date(2026, 12, 31), time(12), "last business day of Dec 2026"),
+    ("HEZ26", date(2026, 12, 14), time(12), "10th business day of Dec 2026"),
+    ("HEG27", date(2027, 2, 12), time(12), "10th business day of Feb 2027"),
+    ("GFF27", date(2027, 1, 28), time(12), "last Thursday of Jan 2027"),
+    ("GFX26", date(2026, 11, 19), time(12), "the Thursday before Thanksgiving (26 Nov)"),
+    ("GFK26", date(2026, 5, 21), time(12), "Memorial Day in the week before 28 May"),
+    ("MBTZ26", date(2026, 12, 24), time(10), "last Friday 25 Dec is a holiday; 16:00 London"),
+    ("BTCF27", date(2027, 1, 29), time(10), "last Friday of Jan 2027; 16:00 London"),
+]
+
+
+@pytest.mark.parametrize(("key", "last_trade", "ends_ct", "why"), EXPIRIES)
+def test_last_trade_dates_follow_each_products_cme_rule(
+    key: str, last_trade: date, ends_ct: time, why: str
+) -> None:
+    contract = BOOK.parse(key)
+    assert contract.last_trade == last_trade, why
+    ends = datetime.combine(last_trade, ends_ct, tzinfo=CT)
+    assert contract.trading_ends == ends, why
+    assert contract.trading_ends.tzinfo is UTC
+    assert not contract.expired_at(ends - timedelta(microseconds=1))
+    assert contract.expired_at(ends)
+
+
+def test_every_instrument_has_an_expiry_for_each_listed_month() -> None:
+    for inst in BOOK:
+        for month in inst.months:
+            contract = Contract(inst, month, 2027)
+            month_number = MONTH_CODES.index(month) + 1
+            # No CME contract stops trading after its own month or before the month before it.
+            assert (contract.last_trade.year, contract.last_trade.month) <= (2027, month_number)
+            earliest = (2027, month_number - 1) if month_number > 1 else (2026, 12)
+            assert (contract.last_trade.year, contract.last_trade.month) >= earliest
+
+
+@pytest.mark.parametrize(
+    ("key", "at", "listed"),
+    [
+        ("ESZ31", ct(2026, 12, 10), True),  # 60 months ahead: 21 quarters
+        ("ESH32", ct(2026, 12, 10), True),  # the bound allows a front month 3 months away
+        ("ESM32", ct(2026, 12, 10), False),
+        ("ZNU27", ct(2026, 12, 10), True),  # the third quarterly contract
+        ("ZNZ27", ct(2026, 12, 10), False),
+        ("CLZ37", ct(2026, 12, 10), True),
+    ],
+)
+def test_a_month_further_out_than_cme_lists_is_not_listed(
+    key: str, at: datetime, listed: bool
+) -> None:
+    assert BOOK.parse(key).listed_at(at) is listed
+
+
+def test_an_unknown_expiry_rule_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"unknown expiry rule 'fourth_friday'.*third_friday"):
+        expiry.last_trade_date("fourth_friday", 2026, 12)
+
+
+def test_a_contract_without_a_projectx_code_has_no_projectx_id() -> None:
+    with pytest.raises(UnknownSymbolError, match="no ProjectX contract id is known for BTC"):
+        _ = BOOK.parse("BTCZ26").projectx_id
 
 
 # --- refusals -----------------------------------------------------------------------------------
@@ -307,7 +525,7 @@ def test_the_cache_stays_bounded(book: InstrumentBook) -> None:
         ("ESZ", ["cannot read symbol 'ESZ'"]),
         ("Z6", ["cannot read symbol 'Z6'"]),
         ("XXZ6", ["root 'XX' is not in the instrument book", "expected one of ES, MES"]),
-        ("NGZ6", ["root 'NG' is not in the instrument book"]),
+        ("PLZ6", ["root 'PL' is not in the instrument book"]),
         ("MEZ6", ["root 'ME' is not in the instrument book"]),
         ("ESF26", ["ES (E-mini S&P 500) lists months H M U Z only, not F (Jan)"]),
         ("ZNK26", ["ZN (10-Year T-Note) lists months H M U Z only, not K (May)"]),
@@ -327,7 +545,7 @@ def test_unreadable_symbols_are_refused_with_a_reason(
     book: InstrumentBook, symbol: str, fragments: list[str]
 ) -> None:
     with pytest.raises(UnknownSymbolError) as caught:
-        book.parse(symbol, reference_year=2026)
+        book.parse(symbol, at=AT)
     message = str(caught.value)
     for fragment in fragments:
         assert fragment in message
@@ -393,22 +611,25 @@ def contracts(draw: st.DrawFn) -> Contract:
     return Contract(inst, month, year)
 
 
+@settings(deadline=None)  # the first use of a year loads its exchange calendar
 @given(contracts())
 def test_every_contract_round_trips_through_its_key_and_other_forms(contract: Contract) -> None:
     inst = contract.instrument
     assert BOOK.parse(contract.key) == contract
     assert BOOK.parse(contract.key).instrument is inst
-    assert BOOK.parse(contract.projectx_id) == contract
+    if inst.projectx_code is not None:
+        assert BOOK.parse(contract.projectx_id) == contract
     assert BOOK.parse(f"{inst.root}{contract.month_code}{contract.year}") == contract
     one_digit = f"{inst.root}{contract.month_code}{contract.year % 10}"
-    assert BOOK.parse(one_digit, reference_year=contract.year) == contract
+    # The day before it stops trading, the contract is the live, listed reading of its digit.
+    assert BOOK.parse(one_digit, at=contract.trading_ends - timedelta(days=1)) == contract
     assert BOOK.parse(contract.key.lower(), exchange=inst.exchange) == contract
 
 
 @given(st.text(max_size=12))
 def test_parse_either_answers_a_contract_or_refuses(symbol: str) -> None:
     try:
-        contract = BOOK.parse(symbol, reference_year=2026)
+        contract = BOOK.parse(symbol, at=AT)
     except UnknownSymbolError:
         return
     assert BOOK.parse(contract.key) == contract
@@ -438,6 +659,9 @@ def _entry(**overrides: object) -> dict[str, object]:
         "currency": "USD",
         "months": "HMUZ",
         "projectx_code": "EP",
+        "expiry": "third_friday",
+        "last_trade_time": "08:30",
+        "listed_months": 63,
     }
     entry.update(overrides)
     return {key: value for key, value in entry.items() if value is not None}
@@ -476,7 +700,24 @@ def test_a_minimal_valid_file_loads() -> None:
     ("entries", "fragments"),
     [
         ({"ES": _entry(tick_size=None)}, ["'ES'", "'tick_size'", "missing"]),
-        ({"ES": _entry(projectx_code=None)}, ["'ES'", "'projectx_code'", "missing"]),
+        ({"ES": _entry(projectx_code=None)}, ["'ES'", "'projectx_code'", "projectx_code_unknown"]),
+        (
+            {"ES": _entry(projectx_code_unknown="no idea")},
+            ["'ES'", "'projectx_code'", "exactly one of the two"],
+        ),
+        ({"ES": _entry(expiry=None)}, ["'ES'", "'expiry'", "missing"]),
+        ({"ES": _entry(expiry="3rd_friday")}, ["'ES'", "'expiry'", "third_friday"]),
+        ({"ES": _entry(listed_months=None)}, ["'ES'", "'listed_months'", "missing"]),
+        ({"ES": _entry(listed_months=0)}, ["'ES'", "'listed_months'", "from 1 to 168"]),
+        ({"ES": _entry(listed_months=500)}, ["'ES'", "'listed_months'", "from 1 to 168"]),
+        ({"ES": _entry(listed_months="63")}, ["'ES'", "'listed_months'", "whole number"]),
+        ({"ES": _entry(last_trade_time="8.30")}, ["'ES'", "'last_trade_time'", "HH:MM"]),
+        ({"ES": _entry(last_trade_time="08:30-05:00")}, ["'ES'", "'last_trade_tz'", "offset"]),
+        ({"ES": _entry(last_trade_tz="Mars/Olympus")}, ["'ES'", "'last_trade_tz'", "Mars"]),
+        (
+            {"ES": _entry(last_trade_time=None, last_trade_tz="Europe/London")},
+            ["'ES'", "'last_trade_time'", "missing"],
+        ),
         ({"ES": _entry(tick_size=0.25)}, ["'ES'", "'tick_size'", "decimal in a string", "float"]),
         ({"ES": _entry(tick_value=12)}, ["'ES'", "'tick_value'", "int"]),
         ({"ES": _entry(tick_size="0")}, ["'ES'", "'tick_size'", "must be > 0"]),

@@ -585,4 +585,4 @@ class ProjectXBroker(Broker):
         queue.put_nowait(Quote(mark))
 
     def _contract(self, contract_id: str) -> Contract:
-        return self._instruments.parse(contract_id, reference_year=self._clock.now().year)
+        return self._instruments.parse(contract_id, at=self._clock.now())

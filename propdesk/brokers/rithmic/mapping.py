@@ -91,7 +91,7 @@ class Mapper:
 
     def contract(self, symbol: str, exchange: str, now: datetime) -> Contract:
         try:
-            return self._instruments.parse(symbol, exchange=exchange, reference_year=now.year)
+            return self._instruments.parse(symbol, exchange=exchange, at=now)
         except UnknownSymbolError as exc:
             raise PayloadError(str(exc)) from exc
 

@@ -98,7 +98,7 @@ class TradovateBroker(Broker):
         self._clock = clock
         self._redact = Redactor(credentials.secrets())
         self.rest = RestClient(endpoints.rest, clock, name=name, redact=self._redact)
-        self._contracts = ContractBook(instruments, lambda: clock.now().year)
+        self._contracts = ContractBook(instruments, clock.now)
         self._book = EntityBook(name, self._wanted, self._contracts)
         self._user: TradovateSocket | None = None
         self._md: TradovateSocket | None = None

@@ -65,9 +65,9 @@ _TYPES = {
 class ContractBook:
     """Tradovate contract ids ↔ propdesk contracts (names like ESZ6 parsed by the instrument book)."""
 
-    def __init__(self, instruments: InstrumentBook, year: Callable[[], int]) -> None:
+    def __init__(self, instruments: InstrumentBook, now: Callable[[], datetime]) -> None:
         self._instruments = instruments
-        self._year = year
+        self._now = now  # a one-digit year (ESZ6) is read as of the time the contract is seen
         self.by_id: dict[int, Contract] = {}
         self.ids: dict[str, int] = {}  # contract key → Tradovate id
         self.unknown: set[int] = set()  # ids whose names propdesk cannot read
@@ -78,7 +78,7 @@ class ContractBook:
         if not isinstance(name, str):
             raise ValueError(f"contract {contract_id} has no name")
         try:
-            contract = self._instruments.parse(name, reference_year=self._year())
+            contract = self._instruments.parse(name, at=self._now())
         except UnknownSymbolError as exc:
             if contract_id not in self.unknown:
                 log.error(

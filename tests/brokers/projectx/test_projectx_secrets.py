@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -96,7 +97,7 @@ async def test_a_refused_order_that_echoes_the_request_shows_no_token(
     await broker.connect()
     stream = asyncio.create_task(_link_events(broker))
     fake.echo_next(1, status)
-    contract = instruments.parse(ES, reference_year=2026)
+    contract = instruments.parse(ES, at=datetime(2026, 11, 17, tzinfo=UTC))
     with pytest.raises(BrokerError) as refused:
         await broker.place(REF, OrderRequest(contract, Side.BUY, 1))
     assert "cannot process" in str(refused.value), "the echo reached the error"

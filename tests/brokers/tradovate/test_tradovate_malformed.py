@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -77,7 +78,9 @@ def test_parse_frame_raises_only_malformed_frame(text: str) -> None:
 def test_entity_pushes_apply_or_raise_value_error(
     instruments: InstrumentBook, kind: str, entity: dict[str, object]
 ) -> None:
-    book = EntityBook("tdv", ACCOUNTS, ContractBook(instruments, lambda: 2026))
+    book = EntityBook(
+        "tdv", ACCOUNTS, ContractBook(instruments, lambda: datetime(2026, 11, 17, tzinfo=UTC))
+    )
     book.load({"accounts": [{"id": 3, "name": "DEMO1"}], "contracts": [{"id": 4, "name": "ESZ6"}]})
     try:
         book.apply(kind, "Updated", entity, OPEN)
