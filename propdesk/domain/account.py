@@ -16,6 +16,7 @@ from typing import Any
 from propdesk.domain import account_state
 from propdesk.domain.calendar import CME_DAY, Closure, DayBoundary, FlatByRule, TradingCalendar
 from propdesk.domain.commissions import CommissionTable
+from propdesk.domain.contract_months import expired_position_alerts, fill_alert
 from propdesk.domain.events import (
     AccountEvent,
     ClockTick,
@@ -322,6 +323,7 @@ class AccountRisk:
             event = self._with_fee(event, actions)
             ledger.apply_fill(event)
             self._exposure = None
+            self._expiry_alert(event, actions)
             after = before + event.signed_qty
             # A fill adds exposure when it opens, grows or flips a position.
             added = after != 0 and (abs(after) > abs(before) or (after > 0) != (before > 0))
@@ -394,6 +396,18 @@ class AccountRisk:
             return roots_of(next(iter(positions.values())).contract.instrument)
         return frozenset().union(*(roots_of(p.contract.instrument) for p in positions.values()))
 
+    # -- contract months --------------------------------------------------------------------------
+    def _expiry_alert(self, fill: Fill, actions: list[Action]) -> None:
+        """A fill in an expired or unlisted month is booked as reported, and raised."""
+        alert = fill_alert(fill)
+        if alert is not None:
+            actions.append(alert)
+
+    def _expired_position_alerts(self, ts: datetime, actions: list[Action]) -> None:
+        """Once a trading day: positions still held in contracts that have stopped trading."""
+        held = ((p.contract, p.net) for p in self.ledger.positions.values())
+        actions.extend(expired_position_alerts(held, ts))
+
     # -- time -----------------------------------------------------------------------------------
     def _enter_day(self, ts: datetime, actions: list[Action]) -> None:
         first = self._day is None
@@ -420,6 +434,7 @@ class AccountRisk:
         self._eod_done = False
         # The guard judges the new day's numbers (and, on the first event, has numbers at all).
         self._step(Metrics(ts, self.snapshot()), ts, actions)
+        self._expired_position_alerts(ts, actions)
 
     def _end_of_day(self, ts: datetime, actions: list[Action]) -> None:
         self._eod_done = True
