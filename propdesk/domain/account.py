@@ -16,7 +16,12 @@ from typing import Any
 from propdesk.domain import account_state
 from propdesk.domain.calendar import CME_DAY, Closure, DayBoundary, FlatByRule, TradingCalendar
 from propdesk.domain.commissions import CommissionTable
-from propdesk.domain.contract_months import expired_position_alerts, fill_alert
+from propdesk.domain.contract_months import (
+    expired_position_alerts,
+    fill_alert,
+    net_size_in_full_contracts,
+    roll_partners,
+)
 from propdesk.domain.events import (
     AccountEvent,
     ClockTick,
@@ -126,6 +131,7 @@ class PositionRisk:
     ticks_to_floor: int | None  # whole ticks against this position alone before the effective floor
     ticks_to_daily: int | None
     ticks_to_max_loss: int | None
+    roll_with: str | None = None  # the other leg's key when this position is one leg of a roll
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +209,7 @@ class AccountRisk:
         )
         size = profile.size
         self._micros = size.micros_per_contract.value
+        self._nets_spreads = size.nets_spreads
         self.guard = Guard(
             GuardLimits(
                 daily_loss=rules.daily_loss,
@@ -369,10 +376,7 @@ class AccountRisk:
         ledger = self.ledger
         exposure = self._exposure
         if exposure is None:
-            exposure = self._exposure = (
-                ledger.size_in_full_contracts(self._micros),
-                self._held_roots(),
-            )
+            exposure = self._exposure = (self._open_size(), self._held_roots())
         state = self.floors.state
         working = self._working
         return RiskSnapshot(
@@ -395,6 +399,13 @@ class AccountRisk:
         if len(positions) == 1:
             return roots_of(next(iter(positions.values())).contract.instrument)
         return frozenset().union(*(roots_of(p.contract.instrument) for p in positions.values()))
+
+    def _open_size(self) -> Decimal:
+        """Open size against the cap: both legs of a spread count unless the firm nets them."""
+        if self._nets_spreads:
+            positions = ((p.contract, p.net) for p in self.ledger.positions.values())
+            return net_size_in_full_contracts(positions, self._micros)
+        return self.ledger.size_in_full_contracts(self._micros)
 
     # -- contract months --------------------------------------------------------------------------
     def _expiry_alert(self, fill: Fill, actions: list[Action]) -> None:
@@ -496,6 +507,7 @@ class AccountRisk:
         effective = floors.effective
         daily, max_loss = floors.state.daily_floor, floors.state.max_loss_floor
         positions = []
+        rolls = roll_partners((p.contract, p.net) for p in ledger.positions.values())
         for position in ledger.positions.values():
             tick_value = position.contract.instrument.tick_value
 
@@ -514,6 +526,7 @@ class AccountRisk:
                     ticks_to_floor=ticks(effective),
                     ticks_to_daily=ticks(daily),
                     ticks_to_max_loss=ticks(max_loss),
+                    roll_with=rolls.get(position.contract.key),
                 )
             )
         status = self.status

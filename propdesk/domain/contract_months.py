@@ -12,13 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 
 from propdesk.domain.events import Fill
 from propdesk.domain.expiry import CHICAGO
-from propdesk.domain.instruments import Contract
+from propdesk.domain.instruments import MONTH_CODES, Contract
 from propdesk.domain.risk_state import Action, ActionType
 
-__all__ = ["EXPIRY_RULE", "expired_position_alerts", "fill_alert"]
+__all__ = [
+    "EXPIRY_RULE",
+    "expired_position_alerts",
+    "fill_alert",
+    "net_size_in_full_contracts",
+    "roll_partners",
+]
 
 EXPIRY_RULE = "expiry"
 """The rule name on the alerts raised here."""
@@ -67,3 +74,49 @@ def expired_position_alerts(
         for contract, net in positions
         if net and contract.expired_at(ts)
     ]
+
+
+def _month_number(contract: Contract) -> int:
+    return contract.year * 12 + MONTH_CODES.index(contract.month_code)
+
+
+def roll_partners(positions: Iterable[tuple[Contract, int]]) -> dict[str, str]:
+    """For each open position (contract, signed net) that is a leg of a roll, the key of its
+    other leg: the nearest month of the same root held the other way."""
+    by_root: dict[str, list[tuple[Contract, int]]] = {}
+    for contract, net in positions:
+        if net:
+            by_root.setdefault(contract.instrument.root, []).append((contract, net))
+    partners: dict[str, str] = {}
+    for legs in by_root.values():
+        if len(legs) < 2:
+            continue
+        for contract, net in legs:
+            opposite = [other for other, n in legs if (n > 0) != (net > 0)]
+            if opposite:
+                month = _month_number(contract)
+                # Ties go to the earlier month: the leg being rolled out of.
+                nearest = min(
+                    opposite, key=lambda o: (abs(_month_number(o) - month), _month_number(o))
+                )
+                partners[contract.key] = nearest.key
+    return partners
+
+
+def net_size_in_full_contracts(
+    positions: Iterable[tuple[Contract, int]], micros_per_contract: int
+) -> Decimal:
+    """Open size with each root's months netted, counted the firm's way otherwise: a micro counts
+    1/micros_per_contract of a full-size contract, as in Ledger.size_in_full_contracts."""
+    nets: dict[str, tuple[Contract, int]] = {}
+    for contract, net in positions:
+        root = contract.instrument.root
+        _, total = nets.get(root, (contract, 0))
+        nets[root] = (contract, total + net)
+    size = Decimal(0)
+    for contract, net in nets.values():
+        if contract.instrument.full_size_root is not None and micros_per_contract > 1:
+            size += Decimal(abs(net)) / micros_per_contract
+        else:
+            size += abs(net)
+    return size

@@ -263,10 +263,22 @@ class DailyLossRule(_Frozen):
 
 
 class SizeRule(_Frozen):
-    """Position cap in full-size contracts; micros count 1/micros_per_contract each."""
+    """Position cap in full-size contracts; micros count 1/micros_per_contract each.
+
+    spreads_count: how a calendar spread or a roll (opposite positions in two months of one root,
+    short ESZ6 + long ESH7) counts against the cap, as the firm states it. "both_legs": every
+    leg's contracts count (2 + 2 = 4); "net": a root's months are netted (-2 + 2 = 0), as a net
+    position limit does. Left out (no firm rule found): both legs, the stricter reading.
+    """
 
     max_contracts: Sourced[PositiveCount] | None = None
     micros_per_contract: Sourced[PositiveCount]
+    spreads_count: Sourced[Literal["both_legs", "net"]] | None = None
+
+    @property
+    def nets_spreads(self) -> bool:
+        """True only when the firm says a root's months are netted against the cap."""
+        return self.spreads_count is not None and self.spreads_count.value == "net"
 
 
 class ScalingStep(_Frozen):
