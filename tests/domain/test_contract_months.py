@@ -1,4 +1,4 @@
-"""Contract months through the account engine: expiry alerts.
+"""Contract months through the account engine: expiry alerts, rolls, spreads against the size cap.
 
 Real profiles and the real calendar, as in test_account.py; symbols are parsed the way brokers and
 `propdesk replay` parse them, against the time of each event.
@@ -7,7 +7,7 @@ Real profiles and the real calendar, as in test_account.py; symbols are parsed t
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,8 @@ import pytest
 from propdesk.domain.account import AccountRisk
 from propdesk.domain.calendar import TradingCalendar
 from propdesk.domain.events import ClockTick, Fill, Side
-from propdesk.domain.firms import ProfileSet
+from propdesk.domain.firm_overrides import apply_overrides
+from propdesk.domain.firms import FirmProfile, ProfileSet
 from propdesk.domain.guard import Action, ActionType
 from propdesk.domain.instruments import InstrumentBook
 from propdesk.domain.protocol import Protocol
@@ -129,7 +130,9 @@ def test_replay_shows_the_expiry_alert_on_the_fills_line(
     )  # fmt: skip
     profile = profiles.get("topstep-combine-50k")
     records = run(lines, profile, calendar=calendar, protocol=Protocol.none())
-    assert records[0]["actions"] == records[1]["actions"] == []
+    assert records[0]["actions"] == []
+    # The profitable round trip may raise the firm's consistency warning; no expiry alert.
+    assert not [a for a in records[1]["actions"] if "expired" in a["reason"]]
     (alert,) = records[2]["actions"]
     assert alert["type"] == "alert"
     assert "fill in an expired contract: ESZ26" in alert["reason"]
@@ -150,3 +153,101 @@ def test_replay_reads_one_digit_years_at_each_lines_own_time(
     symbol = key[:-2] + key[-1]
     text = json.dumps({"ts": ts, "type": "mark", "symbol": symbol, "bid": "60", "ask": "61"})
     assert parse_line(text, 1, instruments).event.contract.key == key  # type: ignore[union-attr]
+
+
+# --- rolls --------------------------------------------------------------------------------------
+
+
+def test_a_roll_is_shown_on_both_legs(account: AccountRisk, instruments: InstrumentBook) -> None:
+    fill(account, instruments, ct(2026, 12, 10, 9), "buy", 2, "ESZ6")
+    fill(account, instruments, ct(2026, 12, 10, 9, 5), "sell", 2, "NQZ6", "21000.00")
+    before = {p.key: p.roll_with for p in account.view().positions}
+    assert before == {"ESZ26": None, "NQZ26": None}
+    # Rolling: sell the December contract, buy March. Midway both legs are open at once.
+    fill(account, instruments, ct(2026, 12, 10, 9, 10), "sell", 2, "ESZ6")
+    fill(account, instruments, ct(2026, 12, 10, 9, 10), "buy", 2, "ESH7")
+    fill(account, instruments, ct(2026, 12, 10, 9, 11), "sell", 2, "ESZ6")
+    during = {p.key: (p.net, p.roll_with) for p in account.view().positions}
+    assert during == {"ESZ26": (-2, "ESH27"), "ESH27": (2, "ESZ26"), "NQZ26": (-2, None)}
+    fill(account, instruments, ct(2026, 12, 10, 9, 12), "buy", 2, "ESZ6")
+    after = {p.key: p.roll_with for p in account.view().positions}
+    assert after == {"ESH27": None, "NQZ26": None}
+
+
+def test_two_months_held_the_same_way_are_not_a_roll(
+    account: AccountRisk, instruments: InstrumentBook
+) -> None:
+    fill(account, instruments, ct(2026, 12, 10, 9), "buy", 1, "ESZ6")
+    fill(account, instruments, ct(2026, 12, 10, 9), "buy", 1, "ESH7")
+    fill(account, instruments, ct(2026, 12, 10, 9), "sell", 1, "MESH7")  # another root
+    assert {p.key: p.roll_with for p in account.view().positions} == {
+        "ESZ26": None,
+        "ESH27": None,
+        "MESH27": None,
+    }
+
+
+# --- spreads against the size cap ---------------------------------------------------------------
+
+
+def _netting(profile: FirmProfile) -> FirmProfile:
+    return apply_overrides(profile, {"size.spreads_count": "net"}, checked=date(2026, 12, 4))
+
+
+def _spread(account: AccountRisk, book: InstrumentBook) -> list[Action]:
+    """Short 3 ESZ6 + long 3 ESH7 against Topstep 50K's cap of 5 contracts."""
+    fill(account, book, ct(2026, 12, 10, 9), "sell", 3, "ESZ6")
+    return fill(account, book, ct(2026, 12, 10, 9, 1), "buy", 3, "ESH7")
+
+
+def test_both_legs_of_a_spread_count_unless_the_firm_says_otherwise(
+    account: AccountRisk, instruments: InstrumentBook
+) -> None:
+    assert account.profile.size.spreads_count is None
+    actions = _spread(account, instruments)
+    assert account.snapshot().size == 6
+    assert [(a.type, a.rule) for a in actions] == [(ActionType.FLATTEN, "size")]
+
+
+def test_a_firm_that_nets_spreads_counts_the_roots_net_position(
+    profiles: ProfileSet, instruments: InstrumentBook, calendar: TradingCalendar
+) -> None:
+    profile = _netting(profiles.get("topstep-combine-50k"))
+    assert profile.size.spreads_count is not None
+    assert profile.size.spreads_count.value == "net"
+    account = AccountRisk(profile, calendar=calendar, protocol=Protocol.none())
+    actions = _spread(account, instruments)
+    assert account.snapshot().size == 0
+    assert actions == []
+    # Net is per root: an outright position in another root still counts in full, and micros
+    # count the firm's way.
+    fill(account, instruments, ct(2026, 12, 10, 9, 2), "buy", 4, "NQZ6", "21000.00")
+    fill(account, instruments, ct(2026, 12, 10, 9, 3), "buy", 1, "ESH7")
+    assert account.snapshot().size == 5
+    actions = fill(account, instruments, ct(2026, 12, 10, 9, 4), "buy", 1, "MNQZ6", "21000.00")
+    assert account.snapshot().size == 6  # Topstep counts a micro 1:1
+    assert [(a.type, a.rule) for a in actions] == [(ActionType.FLATTEN, "size")]
+
+
+def test_spreads_count_is_a_sourced_profile_value(profiles: ProfileSet) -> None:
+    profile = _netting(profiles.get("custom"))
+    counted = profile.size.spreads_count
+    assert counted is not None
+    assert (counted.value, counted.source) == ("net", "user override")
+    with pytest.raises(ValueError, match="spreads_count"):
+        apply_overrides(
+            profiles.get("custom"), {"size.spreads_count": "one_leg"}, checked=date(2026, 12, 4)
+        )
+
+
+def test_netted_micros_still_count_the_firms_way(
+    profiles: ProfileSet, instruments: InstrumentBook, calendar: TradingCalendar
+) -> None:
+    lucid = profiles.get("lucid-flex-50k")  # 10 micros make one contract
+    sizes = []
+    for profile in (lucid, _netting(lucid)):
+        account = AccountRisk(profile, calendar=calendar, protocol=Protocol.none())
+        fill(account, instruments, ct(2026, 12, 10, 9), "buy", 5, "MESH7")
+        fill(account, instruments, ct(2026, 12, 10, 9), "sell", 2, "MESZ6")
+        sizes.append(account.snapshot().size)
+    assert sizes == [D("0.7"), D("0.3")]
