@@ -731,3 +731,10 @@ def test_get_unknown_id_lists_the_known_ones(profiles: ProfileSet) -> None:
     assert profiles.get("custom").id == "custom"
     assert "custom" in profiles
     assert "nope" not in profiles
+
+
+def test_every_news_rule_says_a_root_covers_its_micro(profiles: ProfileSet) -> None:
+    restricted = [p for p in profiles.values() if p.news.restriction != "none"]
+    assert restricted
+    for profile in restricted:
+        assert "covers its micro" in profile.news.note, profile.id
