@@ -315,8 +315,8 @@ class Guard:
                 actions.append(
                     Action(
                         ActionType.ALERT,
-                        f"fill inside the no-executions window {span}: {what} — the firm forbids "
-                        "any execution in it, stops and targets included",
+                        f"fill inside the no-executions window {span}: {what} — no execution may "
+                        "happen in it, stops and targets included",
                         "news_violation",
                     )
                 )
