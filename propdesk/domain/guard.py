@@ -497,6 +497,9 @@ class Guard:
         """What a confirmed unlock of this lock does, in the words the dialog and the CLI show."""
         if status.state < GuardState.FLATTENING:
             return ""
+        breached = self._firm_floor_breached(status.snapshot)
+        if breached:
+            return f"the {breached} is breached now: the account flattens and locks again at once"
         if status.rule not in USER_STOPS or status.stops_lifted:
             return "the firm's limits and your protocol apply again at once"
         fraction = self.protocol.last_line_fraction
@@ -512,6 +515,19 @@ class Guard:
             f"your stop is lifted for the rest of this trading day; a last line{at} "
             f"({_pct(fraction)} of the firm's limit) still flattens and locks"
         )
+
+    @staticmethod
+    def _firm_floor_breached(snapshot: RiskSnapshot | None) -> str:
+        """Which firm floor the numbers are at or below ("" for none): no unlock lifts those."""
+        if snapshot is None:
+            return ""
+        floor = snapshot.max_loss_floor
+        if floor is not None and snapshot.equity <= floor:
+            return f"max-loss floor ({cents(floor)})"
+        daily = snapshot.daily_floor
+        if daily is not None and snapshot.equity <= daily:
+            return f"daily loss limit (day floor {cents(daily)})"
+        return ""
 
     # -- triggers -------------------------------------------------------------------------------
     def _levels_for(self, snapshot: RiskSnapshot) -> _Levels:

@@ -98,7 +98,24 @@ def test_unlocking_a_firm_limit_lock_still_relocks_at_once(
     dll = int(profile.daily_loss.amount.value)
     actions = desk.hold_at_loss(dll + 10)
     assert [a.rule for a in flattens(actions)] == ["daily_loss"]
-    assert "firm's limits" in account.guard.unlock_terms(account.status)
+    assert "locks again at once" in account.guard.unlock_terms(account.status)
     actions = account.process(UnlockRequest(desk.at(), confirmed=True))
     assert account.status.state >= GuardState.FLATTENING
     assert not account.status.stops_lifted
+
+
+def test_the_terms_say_when_a_firm_floor_is_breached_under_a_user_stop_lock(
+    profiles: ProfileSet, instruments: InstrumentBook, calendar: TradingCalendar
+) -> None:
+    profile = profiles["topstep-combine-50k"]
+    dll = profile.daily_loss.amount.value
+    account = AccountRisk(profile, calendar=calendar, protocol=Protocol())
+    desk = Desk(account, instruments)
+    desk.hold_at_loss(int(dll * D("0.80")))  # the user's stop: locked until the next session
+    assert account.status.rule == "daily_stop"
+    desk.hold_at_loss(int(dll) + 100)  # the strategy kept trading: past the firm's daily floor
+    terms = account.guard.unlock_terms(account.status)
+    assert "daily loss limit" in terms
+    assert "locks again at once" in terms
+    account.process(UnlockRequest(desk.at(), confirmed=True))
+    assert account.status.state >= GuardState.FLATTENING
