@@ -5,6 +5,15 @@ into plain dicts and sorted lists, so the hot paths (`trading_day`, `day_bounds`
 `may_trade`) are a bisect or a dict hit. A user override file (`parse_closures`) can shorten or
 cancel sessions on ad-hoc days the library does not know (e.g. 9 Jan 2025).
 
+Trade dates. pandas_market_calendars labels each Globex session with the date it closes on, so on
+a holiday halt (MLK Day: Sun 17:00 → Mon 12:00 CT, reopen Mon 17:00 → Tue 16:00) it gives two
+"days", 19 and 20 Jan. CME clears both sessions on one trade date, Tue 20 Jan. The rule here: a
+session whose closing date is a CME clearing holiday — a regular holiday of pmc's `CME_TradeDate`
+calendar (New Year, MLK, Presidents, Good Friday, Memorial, Juneteenth, Independence, Labor,
+Thanksgiving, Christmas) or a weekend — belongs to the next date that is neither. pmc's ad-hoc days
+of mourning are not folded (pmc marks that list unverified, and Globex traded on them); an early
+close on such a day is the override file's business.
+
 Every datetime in and out is timezone-aware; results are UTC. America/Chicago appears only here.
 """
 
@@ -42,8 +51,8 @@ _PMC_CALENDARS: Mapping[str, str] = {
     "fx": "CMEGlobex_FX",
     "rates": "CME Globex Fixed Income",
 }
+_TRADE_DATES = "CME_TradeDate"
 _ROLLOVER = time(17, 0)  # CME trade date rolls at 5 PM CT
-_NORMAL_CLOSE = time(16, 0)
 _MIDNIGHT = time(0, 0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Outside this range the holiday rules are either history or guesswork; refusing also bounds the
@@ -94,18 +103,20 @@ def _check_buffer(buffer: timedelta) -> None:
 class Session:
     """One Globex session of a product group; [open, close) in UTC.
 
-    The daily 16:00–17:00 CT maintenance gap is the gap between one close and the next open.
+    The daily 16:00–17:00 CT maintenance gap is the gap between one close and the next open. A
+    trade date with a holiday halt has two sessions (MLK Day: Sun 17:00 → Mon 12:00 and Mon 17:00
+    → Tue 16:00, both trade date Tue); the halt between them is closed.
     """
 
     product_group: str
-    trading_day: date
+    trading_day: date  # the CME trade date its trades clear on
     open: datetime
     close: datetime
-
-    @property
-    def is_early_close(self) -> bool:
-        """True when the session closes before the normal 16:00 CT (holiday or override)."""
-        return self.close < _at(self.trading_day, _NORMAL_CLOSE, CHICAGO)
+    # The date it closes on, as the exchange labels the session; before a holiday halt it is the
+    # holiday itself, not the trade date. A firm's flat-by time is read on this date.
+    session_date: date
+    # Closes before the group's regular close: a holiday early close or halt (pmc), or an override.
+    is_early_close: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,28 +280,70 @@ def _parse_closure(n: int, entry: Any) -> Closure:
 # Exchange data
 
 
+# pmc's sessions are loaded from this far into the December before a year, so that a session
+# folded into a January trade date (a holiday halt on the last days of a year) is that year's.
+_FOLD_REACH = timedelta(days=16)
+
+
+@dataclass(frozen=True, slots=True)
+class _PmcSession:
+    day: date  # pmc's label: the date the session closes on
+    open: datetime  # UTC
+    close: datetime  # UTC
+    early: bool  # pmc: closes before the calendar's regular close that day
+
+
 @cache
-def _exchange_year(calendar_name: str, year: int) -> Mapping[date, tuple[datetime, datetime]]:
-    """pandas_market_calendars' sessions whose trading day falls in `year`, as UTC datetimes.
+def _exchange_sessions(calendar_name: str, year: int) -> tuple[_PmcSession, ...]:
+    """pandas_market_calendars' sessions labelled from mid-December of year − 1 through `year`.
 
     Cached for the process: the data ships with the library and never changes at run time.
     """
     # Imported here so that importing the domain does not pay for pandas.
     import pandas_market_calendars as mcal
 
-    frame = mcal.get_calendar(calendar_name).schedule(f"{year}-01-01", f"{year}-12-31")
-    return {
-        day.date(): (opened.to_pydatetime().astimezone(UTC), closed.to_pydatetime().astimezone(UTC))
+    calendar = mcal.get_calendar(calendar_name)
+    first = date(year, 1, 1) - _FOLD_REACH
+    frame = calendar.schedule(first.isoformat(), f"{year}-12-31")
+    early = {day.date() for day in calendar.early_closes(frame).index}
+    return tuple(
+        _PmcSession(
+            day.date(),
+            opened.to_pydatetime().astimezone(UTC),
+            closed.to_pydatetime().astimezone(UTC),
+            day.date() in early,
+        )
         for day, opened, closed in zip(
             frame.index, frame["market_open"], frame["market_close"], strict=True
         )
-    }
+    )
+
+
+@cache
+def _clearing_holidays(year: int) -> frozenset[date]:
+    """CME clearing holidays in `year` and the next January: the regular holidays of pmc's
+    CME_TradeDate calendar (its ad-hoc days of mourning left out, see the module notes)."""
+    import pandas_market_calendars as mcal
+
+    rules = mcal.get_calendar(_TRADE_DATES).regular_holidays
+    return frozenset(d.date() for d in rules.holidays(f"{year}-01-01", f"{year + 1}-01-31"))
+
+
+def _trade_date(session_date: date) -> date:
+    """The CME trade date of a session closing on `session_date`: that date, or the next one that
+    is neither a weekend nor a clearing holiday (a holiday halt clears on the next trade date)."""
+    holidays = _clearing_holidays(session_date.year)  # reaches into January: enough for a fold
+    day = session_date
+    while day.weekday() >= 5 or day in holidays:
+        day += timedelta(days=1)
+    return day
 
 
 @dataclass(frozen=True, slots=True)
 class _Year:
-    sessions: Mapping[str, Mapping[date, Session]]  # group -> trading day -> session
-    business_days: tuple[date, ...]  # days with a session in any group, sorted
+    # group -> trade date -> its sessions in order (two on a holiday halt)
+    sessions: Mapping[str, Mapping[date, tuple[Session, ...]]]
+    business_days: tuple[date, ...]  # trade dates with a session in any group, sorted
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +414,7 @@ class TradingCalendar:
             _EPOCH,
             _EPOCH,
         )
-        self._cutoffs: dict[tuple[FlatByRule, date, timedelta, str], Cutoff | None] = {}
+        self._cutoffs: dict[tuple[FlatByRule, str, datetime, timedelta], Cutoff] = {}
 
     @property
     def day_boundary(self) -> DayBoundary:
@@ -375,27 +428,39 @@ class TradingCalendar:
             return loaded
         if not MIN_YEAR <= year <= MAX_YEAR:
             raise ValueError(f"year {year} is outside the calendar's range {MIN_YEAR}–{MAX_YEAR}")
-        per_group: dict[str, dict[date, Session]] = {}
+        per_group: dict[str, dict[date, tuple[Session, ...]]] = {}
         days: set[date] = set()
         for group in PRODUCT_GROUPS:
-            sessions: dict[date, Session] = {}
-            for day, (opened, closed) in _exchange_year(_PMC_CALENDARS[group], year).items():
-                key = (group, day)
-                if key in self._closures:
-                    override = self._closures[key]
-                    if override is None:
-                        continue
-                    # An override only ever shortens a session: erring late would let a guard
-                    # believe the market is still open.
-                    closed = min(closed, _at(day, override, CHICAGO))
-                    if closed <= opened:
-                        continue
-                sessions[day] = Session(group, day, opened, closed)
-            per_group[group] = sessions
-            days.update(sessions)
+            by_day: dict[date, list[Session]] = {}
+            for pmc in _exchange_sessions(_PMC_CALENDARS[group], year):
+                trade_date = _trade_date(pmc.day)
+                if trade_date.year != year:
+                    continue  # the neighbouring year owns it
+                session = self._session(group, pmc, trade_date)
+                if session is not None:
+                    by_day.setdefault(trade_date, []).append(session)
+            per_group[group] = {day: tuple(sessions) for day, sessions in by_day.items()}
+            days.update(by_day)
         loaded = _Year(sessions=per_group, business_days=tuple(sorted(days)))
         self._years[year] = loaded
         return loaded
+
+    def _session(self, group: str, pmc: _PmcSession, trade_date: date) -> Session | None:
+        """pmc's session with the user's override for its date applied; None if cancelled."""
+        closed, early = pmc.close, pmc.early
+        key = (group, pmc.day)
+        if key in self._closures:
+            override = self._closures[key]
+            if override is None:
+                return None
+            # An override only ever shortens a session: erring late would let a guard believe the
+            # market is still open.
+            shortened = _at(pmc.day, override, CHICAGO)
+            if shortened < closed:
+                closed, early = shortened, True
+            if closed <= pmc.open:
+                return None
+        return Session(group, trade_date, pmc.open, closed, pmc.day, early)
 
     def _build_index(self, lo: int, hi: int) -> _Index:
         years = [self._year(y) for y in range(lo, hi + 1)]
@@ -403,7 +468,7 @@ class TradingCalendar:
         end_dts = [_at(d, _ROLLOVER, CHICAGO) for d in days]
         groups: dict[str, _GroupIndex] = {}
         for group in PRODUCT_GROUPS:
-            sessions = [s for y in years for s in y.sessions[group].values()]
+            sessions = [s for y in years for day in y.sessions[group].values() for s in day]
             sessions.sort(key=lambda s: s.open)
             groups[group] = _GroupIndex(
                 opens=[s.open.timestamp() for s in sessions],
@@ -534,10 +599,16 @@ class TradingCalendar:
 
     # ---- sessions --------------------------------------------------------------------------------
 
-    def session(self, product_group: str, trading_day: date) -> Session | None:
-        """The group's session on that trading day, or None when it is closed."""
+    def sessions(self, product_group: str, trading_day: date) -> tuple[Session, ...]:
+        """The group's sessions of that trade date in order: none when it is closed, two across a
+        holiday halt."""
         _check_group(product_group)
-        return self._year(trading_day.year).sessions[product_group].get(trading_day)
+        return self._year(trading_day.year).sessions[product_group].get(trading_day, ())
+
+    def session(self, product_group: str, trading_day: date) -> Session | None:
+        """The group's last session of that trade date (its close ends the day), or None."""
+        found = self.sessions(product_group, trading_day)
+        return found[-1] if found else None
 
     def is_open(self, product_group: str, ts: datetime) -> bool:
         t = _posix(ts)
@@ -553,6 +624,19 @@ class TradingCalendar:
         g, i = self._group_pos(product_group, _posix(ts))
         return g.sessions[i + 1].open
 
+    def next_day_open(self, product_group: str, ts: datetime) -> datetime:
+        """The first open strictly after ts that starts a trade date: the reopen after a holiday
+        halt carries on the same trade date, so it is passed over."""
+        g, i = self._group_pos(product_group, _posix(ts))
+        for _ in range(_MAX_SCAN_SESSIONS):
+            session = g.sessions[i + 1]
+            if session.trading_day != g.sessions[i].trading_day:
+                return session.open
+            g, i = self._group_pos(product_group, session.open.timestamp())
+        raise ValueError(
+            f"no {product_group} trade date opens within {_MAX_SCAN_SESSIONS} sessions"
+        )
+
     def session_close_after(self, product_group: str, ts: datetime) -> datetime:
         """The close of the session containing ts, else of the next session."""
         t = _posix(ts)
@@ -561,6 +645,24 @@ class TradingCalendar:
 
     # ---- cutoffs ---------------------------------------------------------------------------------
 
+    def session_cutoff(self, rule: FlatByRule, session: Session, buffer: timedelta) -> Cutoff:
+        """min(firm flat-by on the session's date, its close [− lead if early]) − buffer."""
+        key = (rule, session.product_group, session.open, buffer)
+        try:
+            return self._cutoffs[key]
+        except KeyError:
+            pass
+        _check_buffer(buffer)
+        close = session.close
+        if rule.early_close_lead is not None and session.is_early_close:
+            close -= rule.early_close_lead
+        # An early close is a close, a holiday halt's included (the stricter reading): the firm's
+        # flat-by applies at or before it, although the trade date goes on after the reopen.
+        firm_time = min(_at(session.session_date, rule.at, ZoneInfo(rule.tz)), close)
+        result = Cutoff(at=firm_time - buffer, trading_day=session.trading_day, firm_time=firm_time)
+        self._cutoffs[key] = result
+        return result
+
     def cutoff(
         self,
         rule: FlatByRule,
@@ -568,23 +670,14 @@ class TradingCalendar:
         buffer: timedelta,
         product_group: str = "equity",
     ) -> Cutoff | None:
-        """min(firm flat-by, session close [− lead on early closes]) − buffer; None if closed."""
-        key = (rule, trading_day, buffer, product_group)
-        try:
-            return self._cutoffs[key]
-        except KeyError:
-            pass
+        """The cutoff before the trade date's last close; None if the group is closed that day.
+
+        Across a holiday halt the trade date has an earlier one too, before the halt (`sessions`
+        and `session_cutoff`, or `next_cutoff`).
+        """
         _check_buffer(buffer)
         session = self.session(product_group, trading_day)
-        result: Cutoff | None = None
-        if session is not None:
-            close = session.close
-            if rule.early_close_lead is not None and session.is_early_close:
-                close -= rule.early_close_lead
-            firm_time = min(_at(trading_day, rule.at, ZoneInfo(rule.tz)), close)
-            result = Cutoff(at=firm_time - buffer, trading_day=trading_day, firm_time=firm_time)
-        self._cutoffs[key] = result
-        return result
+        return None if session is None else self.session_cutoff(rule, session, buffer)
 
     def next_cutoff(
         self,
@@ -596,8 +689,8 @@ class TradingCalendar:
         """The first cutoff whose `at` is after ts: today's if still ahead, else the next day's."""
         _check_buffer(buffer)
         for session in self._sessions_from(product_group, _posix(ts)):
-            found = self.cutoff(rule, session.trading_day, buffer, product_group)
-            if found is not None and found.at > ts:
+            found = self.session_cutoff(rule, session, buffer)
+            if found.at > ts:
                 return found
         raise AssertionError("unreachable: _sessions_from raises when exhausted")
 
@@ -615,8 +708,7 @@ class TradingCalendar:
             return False
         if rule is None:
             return True
-        found = self.cutoff(rule, session.trading_day, buffer, product_group)
-        return found is not None and ts < found.at
+        return ts < self.session_cutoff(rule, session, buffer).at
 
     def reopen_after(
         self,
@@ -633,9 +725,7 @@ class TradingCalendar:
             start = max(session.open, ts_utc)
             limit = session.close
             if rule is not None:
-                found = self.cutoff(rule, session.trading_day, buffer, product_group)
-                if found is not None:
-                    limit = min(limit, found.at)
+                limit = min(limit, self.session_cutoff(rule, session, buffer).at)
             if start < limit:
                 return start
         raise AssertionError("unreachable: _sessions_from raises when exhausted")

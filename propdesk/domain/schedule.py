@@ -55,10 +55,15 @@ class CalendarSchedule:
         return window
 
     def next_open(self, now: datetime) -> datetime:
+        """When the next trade date opens.
+
+        A lock "until the next session" (the daily loss) lasts past a holiday halt's reopen: the
+        reopen carries on the same trade date, and with it the same daily loss.
+        """
         cached = self._open
         if cached is not None and cached[0] <= now < cached[1]:
             return cached[1]
-        answer = self._calendar.next_open(self._group, now)
+        answer = self._calendar.next_day_open(self._group, now)
         self._open = (now, answer)
         return answer
 

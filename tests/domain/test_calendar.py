@@ -1,5 +1,6 @@
 """Trading calendar: rollover, DST, holidays, overrides, cutoffs and the FTMO day."""
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -120,8 +121,8 @@ def test_naive_datetime_rejected(cal: TradingCalendar) -> None:
 def test_unknown_product_group_rejected(cal: TradingCalendar) -> None:
     with pytest.raises(ValueError, match="'crypto'"):
         cal.session("crypto", date(2026, 6, 10))
-    with pytest.raises(ValueError, match="'grains'"):
-        cal.is_open("grains", ct(2026, 6, 10, 9, 0))
+    with pytest.raises(ValueError, match="'softs'"):
+        cal.is_open("softs", ct(2026, 6, 10, 9, 0))
     with pytest.raises(ValueError, match="'ags'"):
         cal.cutoff(TOPSTEP, date(2026, 6, 10), BUFFER, "ags")
 
@@ -190,7 +191,8 @@ def test_fall_back_2026(cal: TradingCalendar) -> None:
 
 # ---- Thanksgiving 2026 ------------------------------------------------------------------------
 
-# What pandas_market_calendars 5.5 gives (Chicago time). FX trades a full Thursday there.
+# What pandas_market_calendars 5.5 gives (Chicago time): Thursday's close (None: closed all day)
+# and Friday's. FX trades a full Thursday there.
 THANKSGIVING_CLOSES = {
     "equity": (time(12, 0), time(12, 15)),
     "energy": (time(13, 30), time(13, 45)),
@@ -202,41 +204,50 @@ THANKSGIVING_CLOSES = {
 
 @pytest.mark.parametrize("group", PRODUCT_GROUPS)
 def test_thanksgiving_2026_closes(cal: TradingCalendar, group: str) -> None:
+    # Thanksgiving is a clearing holiday: Thursday's session clears on Friday's trade date.
     thursday_close, friday_close = THANKSGIVING_CLOSES[group]
-    thursday = cal.session(group, date(2026, 11, 26))
-    friday = cal.session(group, date(2026, 11, 27))
-    assert thursday is not None
-    assert friday is not None
+    assert cal.sessions(group, date(2026, 11, 26)) == ()
+    sessions = cal.sessions(group, date(2026, 11, 27))
+    friday = sessions[-1]
+    assert cal.session(group, date(2026, 11, 27)) == friday
+    assert friday.close == datetime.combine(date(2026, 11, 27), friday_close, CHICAGO)
+    assert friday.session_date == friday.trading_day == date(2026, 11, 27)
+    assert friday.is_early_close
+    if thursday_close is None:
+        assert len(sessions) == 1
+        return
+    thursday, _ = sessions
+    assert thursday.trading_day == date(2026, 11, 27)
+    assert thursday.session_date == date(2026, 11, 26)
     assert thursday.open == ct(2026, 11, 25, 17, 0)
     assert thursday.close == datetime.combine(date(2026, 11, 26), thursday_close, CHICAGO)
     assert friday.open == ct(2026, 11, 26, 17, 0)
-    assert friday.close == datetime.combine(date(2026, 11, 27), friday_close, CHICAGO)
     assert thursday.is_early_close == (thursday_close < time(16, 0))
-    assert friday.is_early_close
 
 
 def test_thanksgiving_topstep_cutoff(cal: TradingCalendar) -> None:
-    thursday = cal.cutoff(TOPSTEP, date(2026, 11, 26), BUFFER)
-    assert thursday == Cutoff(ct(2026, 11, 26, 11, 30), date(2026, 11, 26), ct(2026, 11, 26, 12))
-    friday = cal.cutoff(TOPSTEP, date(2026, 11, 27), BUFFER)
-    assert friday == Cutoff(ct(2026, 11, 27, 11, 45), date(2026, 11, 27), ct(2026, 11, 27, 12, 15))
+    thursday, friday = cal.sessions("equity", date(2026, 11, 27))
+    assert cal.session_cutoff(TOPSTEP, thursday, BUFFER) == Cutoff(
+        ct(2026, 11, 26, 11, 30), date(2026, 11, 27), ct(2026, 11, 26, 12)
+    )
+    expected_friday = Cutoff(ct(2026, 11, 27, 11, 45), date(2026, 11, 27), ct(2026, 11, 27, 12, 15))
+    assert cal.session_cutoff(TOPSTEP, friday, BUFFER) == expected_friday
+    assert cal.cutoff(TOPSTEP, date(2026, 11, 27), BUFFER) == expected_friday, "the day's last"
+    assert cal.cutoff(TOPSTEP, date(2026, 11, 26), BUFFER) is None, "not a trade date"
     # Energy closes later, so its cutoff is later too; FX runs a full day → the firm's 15:10.
-    energy = cal.cutoff(TOPSTEP, date(2026, 11, 26), BUFFER, "energy")
-    fx = cal.cutoff(TOPSTEP, date(2026, 11, 26), BUFFER, "fx")
-    assert energy is not None
-    assert fx is not None
+    energy = cal.session_cutoff(TOPSTEP, cal.sessions("energy", date(2026, 11, 27))[0], BUFFER)
+    fx = cal.session_cutoff(TOPSTEP, cal.sessions("fx", date(2026, 11, 27))[0], BUFFER)
     assert energy.at == ct(2026, 11, 26, 13, 0)
     assert fx.at == ct(2026, 11, 26, 14, 40)
 
 
 def test_thanksgiving_tradeify_cutoff(cal: TradingCalendar) -> None:
+    thursday_session, friday_session = cal.sessions("equity", date(2026, 11, 27))
     # Equity closes 12:00 CT = 13:00 ET; one minute's lead → 12:59 ET, as Tradeify states.
-    thursday = cal.cutoff(TRADEIFY, date(2026, 11, 26), BUFFER)
-    assert thursday is not None
+    thursday = cal.session_cutoff(TRADEIFY, thursday_session, BUFFER)
     assert thursday.firm_time == et(2026, 11, 26, 12, 59)
     assert thursday.at == et(2026, 11, 26, 12, 29)
-    friday = cal.cutoff(TRADEIFY, date(2026, 11, 27), BUFFER)
-    assert friday is not None
+    friday = cal.session_cutoff(TRADEIFY, friday_session, BUFFER)
     assert friday.firm_time == et(2026, 11, 27, 13, 14)
     assert friday.at == et(2026, 11, 27, 12, 44)
     # A normal day: 16:59 ET is before the 16:00 CT close; no lead applies.
@@ -246,9 +257,7 @@ def test_thanksgiving_tradeify_cutoff(cal: TradingCalendar) -> None:
     assert wednesday.at == ct(2026, 11, 25, 15, 29)
     # Without a lead the early close itself is the firm time.
     no_lead = FlatByRule(time(16, 59), "America/New_York")
-    plain = cal.cutoff(no_lead, date(2026, 11, 26), BUFFER)
-    assert plain is not None
-    assert plain.firm_time == ct(2026, 11, 26, 12, 0)
+    assert cal.session_cutoff(no_lead, thursday_session, BUFFER).firm_time == ct(2026, 11, 26, 12)
 
 
 def test_thanksgiving_next_cutoff_may_trade_reopen(cal: TradingCalendar) -> None:
@@ -330,11 +339,15 @@ def test_sessions_lie_inside_their_trading_day(cal: TradingCalendar) -> None:
     day = date(2025, 1, 1)
     while day <= date(2027, 12, 31):
         for group in PRODUCT_GROUPS:
-            session = cal.session(group, day)
-            if session is not None:
+            sessions = cal.sessions(group, day)
+            for session in sessions:
                 start, end = cal.day_bounds(session.open)
+                assert session.trading_day == day
                 assert cal.trading_day(session.open) == day
+                assert cal.trading_day(session.close) == day
                 assert start <= session.open < session.close <= end
+            for before, after in itertools.pairwise(sessions):
+                assert before.close < after.open, "a halt between them"
         day += timedelta(days=1)
 
 
@@ -402,8 +415,9 @@ def test_overrides_only_shorten_and_earliest_wins() -> None:
             Closure(date(2026, 6, 10), time(10, 0), frozenset({"fx"})),
         ]
     )
-    thanksgiving = cal.session("equity", date(2026, 11, 26))
-    assert thanksgiving is not None
+    # A closure's day is the date a session closes on: Thanksgiving's halt session is Thursday's.
+    thanksgiving = cal.sessions("equity", date(2026, 11, 27))[0]
+    assert thanksgiving.session_date == date(2026, 11, 26)
     assert thanksgiving.close == ct(2026, 11, 26, 12, 0)
     fx = cal.session("fx", date(2026, 6, 10))
     equity = cal.session("equity", date(2026, 6, 10))
