@@ -234,9 +234,11 @@ class AccountRisk:
         self._scaled_contracts: int | None = None  # the plan's tier in force since the last day end
         self._working = (0, 0)
         self._order_roots: frozenset[str] = frozenset()
-        # (size, roots) of the open positions: only a fill (or a restore) changes them, so a mark
-        # reuses them.
-        self._exposure: tuple[Decimal, frozenset[str]] | None = None
+        self._order_groups: frozenset[str] = frozenset()
+        # (size, roots, product groups) of what is open and working: only a fill, a change of
+        # working orders (or a restore) changes them, so a mark reuses them, and the guard's
+        # schedule sees one groups object while they stay the same.
+        self._exposure: tuple[Decimal, frozenset[str], frozenset[str]] | None = None
         self._day: date | None = None
         self._day_end: datetime | None = None
         self._eod_at: datetime | None = None
@@ -267,6 +269,17 @@ class AccountRisk:
     def order_roots(self) -> frozenset[str]:
         """The roots of the working orders as last reported (empty: none, or not known)."""
         return self._order_roots
+
+    @property
+    def working_scope(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(roots, product groups) of the working orders as last reported."""
+        return self._order_roots, self._order_groups
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """Product groups of the open positions and working orders: whose hours and cutoffs apply
+        (none: the account's configured group does)."""
+        return self.snapshot().groups
 
     def time_state(self) -> tuple[object, ...]:
         """What time alone can change: a clock tick that leaves this equal changed nothing."""
@@ -341,6 +354,12 @@ class AccountRisk:
         if isinstance(event, WorkingOrders):
             self._working = (event.count, event.adding_exposure)
             self._order_roots = event.roots
+            self._order_groups = event.groups
+            self._exposure = None
+            snapshot = self.status.snapshot
+            if snapshot is not None:
+                # The guard updates the counts itself; what the orders are in is only known here.
+                self.status = self.status.with_snapshot(replace(snapshot, groups=self.groups))
             return self._step(event, ts, actions)
         if isinstance(
             event, ClockTick | KillRequest | UnlockRequest | ConnectionRestored | FlatVerified
@@ -376,7 +395,11 @@ class AccountRisk:
         ledger = self.ledger
         exposure = self._exposure
         if exposure is None:
-            exposure = self._exposure = (self._open_size(), self._held_roots())
+            exposure = self._exposure = (
+                self._open_size(),
+                self._held_roots(),
+                self._held_groups(),
+            )
         state = self.floors.state
         working = self._working
         return RiskSnapshot(
@@ -389,6 +412,14 @@ class AccountRisk:
             working[0],
             working[1],
             self._order_roots,
+            exposure[2],
+        )
+
+    def _held_groups(self) -> frozenset[str]:
+        """Product groups of the open positions and working orders."""
+        positions = self.ledger.positions.values()
+        return frozenset([p.contract.instrument.product_group for p in positions]) | (
+            self._order_groups
         )
 
     def _held_roots(self) -> frozenset[str]:

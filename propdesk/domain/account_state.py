@@ -69,6 +69,7 @@ def save_state(risk: AccountRisk) -> dict[str, Any]:
         "clock": {
             "working": list(risk._working),
             "order_roots": sorted(risk._order_roots),
+            "order_groups": sorted(risk._order_groups),
             "day": _t(risk._day),
             "day_end": _t(risk._day_end),
             "eod_at": _t(risk._eod_at),
@@ -144,6 +145,7 @@ def _save_status(status: GuardStatus) -> dict[str, Any]:
             "working_orders": snapshot.working_orders,
             "adding_orders": snapshot.adding_orders,
             "order_roots": sorted(snapshot.order_roots),
+            "groups": sorted(snapshot.groups),
         },
     }
 
@@ -175,6 +177,7 @@ def restore_state(risk: AccountRisk, data: dict[str, Any], book: InstrumentBook)
     working, adding = clock["working"]
     risk._working = (int(working), int(adding))
     risk._order_roots = frozenset(clock.get("order_roots", ()))
+    risk._order_groups = frozenset(clock.get("order_groups", ()))
     day = clock["day"]
     risk._day = None if day is None else date.fromisoformat(day)
     risk._day_end = _dt(clock["day_end"])
@@ -251,6 +254,7 @@ def _restore_status(data: dict[str, Any]) -> GuardStatus:
             working_orders=int(saved["working_orders"]),
             adding_orders=int(saved["adding_orders"]),
             order_roots=frozenset(saved.get("order_roots", ())),
+            groups=frozenset(saved.get("groups", ())),
         )
     )
     return GuardStatus(

@@ -11,8 +11,8 @@ a holiday halt (MLK Day: Sun 17:00 → Mon 12:00 CT, reopen Mon 17:00 → Tue 16
 session whose closing date is a CME clearing holiday — a regular holiday of pmc's `CME_TradeDate`
 calendar (New Year, MLK, Presidents, Good Friday, Memorial, Juneteenth, Independence, Labor,
 Thanksgiving, Christmas) or a weekend — belongs to the next date that is neither. pmc's ad-hoc days
-of mourning are not folded (pmc marks that list unverified, and Globex traded on them); an early
-close on such a day is the override file's business.
+of mourning are not folded (pmc marks that list unverified, and its Globex calendars trade a full
+day on them); an early close on such a day is the override file's business.
 
 Every datetime in and out is timezone-aware; results are UTC. America/Chicago appears only here.
 """
@@ -42,14 +42,20 @@ __all__ = [
 ]
 
 CHICAGO = ZoneInfo("America/Chicago")
-PRODUCT_GROUPS = ("equity", "energy", "metals", "fx", "rates")
+PRODUCT_GROUPS = ("equity", "energy", "metals", "fx", "rates", "grains", "livestock")
 
 _PMC_CALENDARS: Mapping[str, str] = {
     "equity": "CME Globex Equity",
+    # pmc 5.5 has one class for both (CMEGlobex_Energy and CMEGlobex_Metals are aliases of it), so
+    # their hours are the same here; one name loads each year once.
     "energy": "CMEGlobex_EnergyAndMetals",
     "metals": "CMEGlobex_EnergyAndMetals",
     "fx": "CMEGlobex_FX",
     "rates": "CME Globex Fixed Income",
+    # ZC, ZS, ZW: 19:00 → 13:20 CT. pmc's 07:45–08:30 pause is not modelled: it is no close, so
+    # no flat-by applies before it.
+    "grains": "CMEGlobex_Grains",
+    "livestock": "CMEGlobex_Livestock",  # LE, HE, GF: 08:30 → 13:05 CT
 }
 _TRADE_DATES = "CME_TradeDate"
 _ROLLOVER = time(17, 0)  # CME trade date rolls at 5 PM CT
@@ -121,7 +127,8 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class Closure:
-    """A user override: shorten (close = Chicago time) or cancel (close = None) a trading day."""
+    """A user override: shorten (close = Chicago time) or cancel (close = None) the session that
+    closes on `day` (the trade date itself, except before a holiday halt)."""
 
     day: date
     close: time | None
@@ -191,7 +198,7 @@ def parse_closures(text: str) -> list[Closure]:
 
     ```toml
     [[closure]]
-    day = 2025-01-09          # the trading day affected
+    day = 2025-01-09          # the date the session closes on
     close = "08:30"           # Chicago time; omit to close the whole day
     groups = ["equity"]       # omit for every group
     note = "day of mourning"

@@ -89,12 +89,19 @@ class FlatVerified:
 
 @dataclass(frozen=True, slots=True)
 class WorkingOrders:
-    """How many orders rest at the broker, and how many of them would add exposure."""
+    """How many orders rest at the broker, and how many of them would add exposure.
+
+    `roots` and `groups` are the instrument roots (ES, MCL) and their product groups (equity,
+    energy) of those orders, as the instrument book names them: the account's cutoff and session
+    hours follow what it has working as well as what it holds. Empty when not known (a journal
+    written before they were recorded).
+    """
 
     ts: datetime
     count: int
     adding_exposure: int = 0
     roots: frozenset[str] = frozenset()  # of the working orders; a micro's full-size root too
+    groups: frozenset[str] = frozenset()  # product groups of the working orders
 
 
 AccountEvent = (

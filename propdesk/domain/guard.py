@@ -201,7 +201,7 @@ class Guard:
                     f"(allowed {limit.total_seconds():.0f} s): flatten on reconnect"
                 )
                 trigger = _Trigger(
-                    GuardState.FLATTENING, "connection", reason, self._next_open(now)
+                    GuardState.FLATTENING, "connection", reason, self._next_open(now, snapshot)
                 )
                 if status.state < GuardState.FLATTENING or status.scope is not None:
                     return self._flatten(status, trigger, now, actions)
@@ -618,7 +618,9 @@ class Guard:
                     f"{reason} — a hard limit: the firm ends the account on this breach",
                     permanent=True,
                 )
-            return _Trigger(GuardState.FLATTENING, "daily_loss", reason, self._next_open(now))
+            return _Trigger(
+                GuardState.FLATTENING, "daily_loss", reason, self._next_open(now, snapshot)
+            )
         levels = self._levels_for(snapshot)
         if stops_lifted:
             last = self._last_line(snapshot, levels, now)
@@ -641,7 +643,7 @@ class Guard:
                 "daily_stop",
                 f"your daily stop: day loss {cents(loss)} is {_pct(loss / dll)} of the "  # type: ignore[operator]
                 f"{cents(dll)} limit (stop at {_pct(self.protocol.stop_fraction)})",  # type: ignore[arg-type]
-                self._next_open(now),
+                self._next_open(now, snapshot),
             )
         cap = self.size_cap
         if cap is not None and snapshot.size > cap:
@@ -652,7 +654,7 @@ class Guard:
                 permanent=True,
             )
         if self.schedule is not None:
-            window = self.schedule.cutoff_window(now)
+            window = self.schedule.cutoff_window(now, snapshot.groups)
             if window is not None and window[0] <= now < window[1]:
                 start, end, firm_time = window
                 return _Trigger(
@@ -696,7 +698,7 @@ class Guard:
                 "last_line",
                 f"your last line after the unlock: equity {cents(equity)} ≤ "
                 f"{cents(levels.last_daily)} ({fraction} of the daily limit used)",
-                self._next_open(now),
+                self._next_open(now, snapshot),
             )
         return None
 
@@ -731,7 +733,7 @@ class Guard:
             )
         lead = p.cutoff_reduce_lead
         if self.schedule is not None and lead:
-            window = self.schedule.cutoff_window(now)
+            window = self.schedule.cutoff_window(now, snapshot.groups)
             if window is not None and window[0] - lead <= now < window[1]:
                 return _Trigger(
                     GuardState.REDUCE_ONLY,
@@ -807,5 +809,9 @@ class Guard:
             if now < window.end:
                 yield window
 
-    def _next_open(self, now: datetime) -> datetime | None:
-        return self.schedule.next_open(now) if self.schedule is not None else None
+    def _next_open(self, now: datetime, snapshot: RiskSnapshot | None) -> datetime | None:
+        if self.schedule is None:
+            return None
+        return self.schedule.next_open(
+            now, snapshot.groups if snapshot is not None else frozenset()
+        )

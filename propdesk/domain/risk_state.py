@@ -61,6 +61,9 @@ class RiskSnapshot:
     working_orders: int = 0
     adding_orders: int = 0  # working orders that would add exposure
     order_roots: frozenset[str] = frozenset()  # of the working orders (empty: not known)
+    # Product groups (calendar.PRODUCT_GROUPS) of the open positions and working orders: their
+    # session hours and cutoffs apply. Empty: nothing held or working (the account's own group).
+    groups: frozenset[str] = frozenset()
 
     @property
     def has_position(self) -> bool:
@@ -131,10 +134,18 @@ class GuardLimits:
 
 
 class Schedule(TypingProtocol):
-    """Session times the guard needs; implemented over the trading calendar (schedule.py)."""
+    """Session times the guard needs; implemented over the trading calendar (schedule.py).
 
-    def cutoff_window(self, now: datetime) -> tuple[datetime, datetime, datetime] | None:
-        """(start, end, firm_time) of the no-trading window containing `now`, else of the next one."""
+    `groups` are the snapshot's: the product groups the account holds or has working.
+    """
+
+    def cutoff_window(
+        self, now: datetime, groups: frozenset[str]
+    ) -> tuple[datetime, datetime, datetime] | None:
+        """(start, end, firm_time) of the no-trading window containing `now`, else of the next one;
+        the earliest over the groups."""
         ...
 
-    def next_open(self, now: datetime) -> datetime: ...
+    def next_open(self, now: datetime, groups: frozenset[str]) -> datetime:
+        """When the next trade date opens (a lock until the next session ends then)."""
+        ...

@@ -360,12 +360,13 @@ class Runtime:
 
     def _sync_orders(self, account: LiveAccount, ts: datetime) -> bool:
         count, adding = len(account.orders), len(account.adding_orders())
-        roots = frozenset().union(
-            *(roots_of(o.contract.instrument) for o in account.orders.values())
-        )
-        if (count, adding) == account.risk.working_orders and roots == account.risk.order_roots:
+        instruments = {order.contract.instrument for order in account.orders.values()}
+        roots = frozenset().union(*(roots_of(i) for i in instruments))
+        groups = frozenset(i.product_group for i in instruments)
+        risk = account.risk
+        if (count, adding) == risk.working_orders and (roots, groups) == risk.working_scope:
             return False
-        return self._apply(account, WorkingOrders(ts, count, adding, roots))
+        return self._apply(account, WorkingOrders(ts, count, adding, roots, groups))
 
     def _apply(self, account: LiveAccount, event: AccountEvent) -> bool:
         """Journal one account event, apply it, and act on what the guard decides."""

@@ -56,12 +56,13 @@ def next_cutoff(runtime: Runtime, now: datetime) -> NextCutoff | None:
         schedule = account.risk.guard.schedule
         if not isinstance(schedule, CalendarSchedule):
             continue
-        status = schedule.status(now)
+        groups = account.risk.groups  # what it holds or has working: the earliest cutoff
+        status = schedule.status(now, groups)
         if status.next_cutoff is None:
             continue
         if best is not None and best.at <= status.next_cutoff:
             continue
-        window = schedule.cutoff_window(now)
+        window = schedule.cutoff_window(now, groups)
         firm = window[2] if window is not None and window[0] == status.next_cutoff else None
         best = NextCutoff(
             status.next_cutoff,

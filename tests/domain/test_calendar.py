@@ -192,14 +192,17 @@ def test_fall_back_2026(cal: TradingCalendar) -> None:
 # ---- Thanksgiving 2026 ------------------------------------------------------------------------
 
 # What pandas_market_calendars 5.5 gives (Chicago time): Thursday's close (None: closed all day)
-# and Friday's. FX trades a full Thursday there.
+# and Friday's. FX trades a full Thursday there; grains and livestock do not trade on Thursday.
 THANKSGIVING_CLOSES = {
     "equity": (time(12, 0), time(12, 15)),
     "energy": (time(13, 30), time(13, 45)),
     "metals": (time(13, 30), time(13, 45)),
     "fx": (time(16, 0), time(12, 15)),
     "rates": (time(12, 0), time(12, 15)),
+    "grains": (None, time(13, 20)),
+    "livestock": (None, time(12, 5)),
 }
+REGULAR_CLOSES = {"grains": time(13, 20), "livestock": time(13, 5)}  # others: 16:00 CT
 
 
 @pytest.mark.parametrize("group", PRODUCT_GROUPS)
@@ -212,7 +215,7 @@ def test_thanksgiving_2026_closes(cal: TradingCalendar, group: str) -> None:
     assert cal.session(group, date(2026, 11, 27)) == friday
     assert friday.close == datetime.combine(date(2026, 11, 27), friday_close, CHICAGO)
     assert friday.session_date == friday.trading_day == date(2026, 11, 27)
-    assert friday.is_early_close
+    assert friday.is_early_close == (friday_close < REGULAR_CLOSES.get(group, time(16, 0)))
     if thursday_close is None:
         assert len(sessions) == 1
         return

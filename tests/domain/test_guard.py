@@ -38,10 +38,12 @@ class FixedSchedule:
     cutoff: datetime = CUTOFF
     reopen: datetime = REOPEN
 
-    def cutoff_window(self, now: datetime) -> tuple[datetime, datetime, datetime]:
+    def cutoff_window(
+        self, now: datetime, groups: frozenset[str]
+    ) -> tuple[datetime, datetime, datetime]:
         return (self.cutoff, self.reopen, self.cutoff + timedelta(minutes=30))
 
-    def next_open(self, now: datetime) -> datetime:
+    def next_open(self, now: datetime, groups: frozenset[str]) -> datetime:
         return self.reopen
 
 

@@ -71,6 +71,17 @@ def test_codec_keeps_no_fee_apart_from_a_fee_of_zero(instruments: InstrumentBook
     assert decode_event(T0, old | {"fee": "0"}, instruments).fee == D(0)
 
 
+def test_working_orders_keep_their_roots_and_groups(instruments: InstrumentBook) -> None:
+    orders = WorkingOrders(T0, 2, 1, frozenset({"CL", "ES"}), frozenset({"energy", "equity"}))
+    payload = encode_event(orders)
+    assert payload["roots"] == ["CL", "ES"]
+    assert payload["groups"] == ["energy", "equity"]
+    assert decode_event(T0, payload, instruments) == orders
+    # A record journaled before orders carried them reads as "not known".
+    old = {"type": "orders", "count": 2, "adding": 1}
+    assert decode_event(T0, old, instruments) == WorkingOrders(T0, 2, 1)
+
+
 def test_unknown_event_type_is_an_error(instruments: InstrumentBook) -> None:
     with pytest.raises(JournalError, match="unknown event type"):
         decode_event(T0, {"type": "teleport"}, instruments)

@@ -382,3 +382,30 @@ async def test_the_demo_strategy_keeps_trying_and_every_attempt_is_undone(
         await runtime.stop()
         await demo.exchange.stop()
         journal.close()
+
+
+async def test_working_orders_carry_their_roots_and_groups(
+    rig: Rig, instruments: InstrumentBook
+) -> None:
+    ref = rig.refs[0]
+    risk = rig.runtime.accounts[str(ref)].risk
+    cl = front_month(instruments.instrument("CL"), OPEN)
+    quote = rig.exchange.quote(cl)
+    assert quote is not None
+    assert quote.mark.bid is not None
+    request = OrderRequest(
+        cl, Side.BUY, 1, OrderType.LIMIT, limit_price=quote.mark.bid - 5, tag="strategy"
+    )
+    await rig.strategy.place(ref, request)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while risk.working_orders == (0, 0) and loop.time() < deadline:
+        await asyncio.sleep(0.01)  # the order reaches the runtime through the broker's feed
+    assert risk.working_orders == (1, 1)
+    assert risk.working_scope == (frozenset({"CL"}), frozenset({"energy"}))
+    assert risk.groups == frozenset({"energy"}), "crude's hours apply to this account now"
+    rig.journal.commit()
+    rebuilt = rebuild(
+        rig.journal.records(), lambda _r, c: risk_for(setup_from_json(c)), instruments
+    )
+    assert rebuilt.accounts[str(ref)].working_scope == risk.working_scope

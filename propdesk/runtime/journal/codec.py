@@ -68,6 +68,8 @@ def encode_event(event: AccountEvent) -> dict[str, Any]:
         payload = {"type": "orders", "count": event.count, "adding": event.adding_exposure}
         if event.roots:
             payload["roots"] = sorted(event.roots)
+        if event.groups:
+            payload["groups"] = sorted(event.groups)
         return payload
     raise TypeError(f"cannot journal {type(event).__name__}")
 
@@ -105,7 +107,12 @@ def decode_event(ts: datetime, payload: dict[str, Any], book: InstrumentBook) ->
         roots = payload.get("roots")
         return FlatVerified(ts, None if roots is None else frozenset(roots))
     if kind == "orders":
+        # Records written before orders carried their roots and groups have neither.
         return WorkingOrders(
-            ts, int(payload["count"]), int(payload["adding"]), frozenset(payload.get("roots", ()))
+            ts,
+            int(payload["count"]),
+            int(payload["adding"]),
+            frozenset(payload.get("roots", ())),
+            frozenset(payload.get("groups", ())),
         )
     raise JournalError(f"unknown event type {kind!r} in the journal")
