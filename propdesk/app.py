@@ -21,13 +21,14 @@ from platformdirs import user_data_dir
 
 from propdesk.brokers.base import AccountRef
 from propdesk.brokers.sim import SimDemo, build_demo
+from propdesk.brokers.sim.strategy import DemoStrategy
 from propdesk.config.model import Config, ConfigError
 from propdesk.config.secrets import SecretStore
 from propdesk.config.store import default_config_path, load_config
 from propdesk.domain.account import calendar_for
 from propdesk.domain.calendar import TradingCalendar
 from propdesk.domain.firms import ProfileSet
-from propdesk.domain.guard import GuardState
+from propdesk.domain.guard import ActionType, GuardState, lock_bleed
 from propdesk.domain.instruments import Contract, InstrumentBook
 from propdesk.domain.news import NewsEvent, Restriction
 from propdesk.domain.protocol import Protocol
@@ -41,6 +42,7 @@ from propdesk.runtime.engine import Runtime, RuntimeControl
 from propdesk.runtime.journal import Journal, JournalError
 from propdesk.runtime.journal.files import close_journal, open_journal, restore_or_move_aside
 from propdesk.runtime.journal.marks import last_marks
+from propdesk.runtime.notices import ActionTaken, Alert, Level, Notice, StateChanged
 from propdesk.workspace import ConfiguredWorkspace, build_workspace, opening_alerts
 
 CT = ZoneInfo("America/Chicago")
@@ -231,8 +233,40 @@ def build_demo_workspace(
     if resumed is not None:
         restore_or_move_aside(runtime, book)
         _restore_sim_books(demo, runtime, instruments)
+    stop_strategy_on_relock(runtime, demo.strategy)
     control = None if control_path is None else ControlServer(RuntimeControl(runtime), control_path)
     return DemoWorkspace(runtime, demo, book, clock, path, resumed, control)
+
+
+def stop_strategy_on_relock(runtime: Runtime, strategy: DemoStrategy) -> None:
+    """The demo strategy stops trading an account once its lock had to close a position again.
+
+    A real bot beside propdesk is stopped by the trader's own stop command (a service, a script);
+    the demo's bot is stopped here, so the demo shows a lock that protects the account rather than
+    one that bleeds it. An unlock lets it trade again.
+    """
+
+    def on_notice(notice: Notice) -> None:
+        key = getattr(notice, "account", None)
+        account = None if key is None else runtime.accounts.get(key)
+        if account is None:
+            return
+        if isinstance(notice, ActionTaken) and notice.action.type is ActionType.FLATTEN:
+            status = account.risk.status
+            relocked = status.state is GuardState.LOCKED and status.reflattens >= 1
+            if relocked and account.ref not in strategy.stopped:
+                strategy.stop_trading(account.ref)
+                text = (
+                    f"the demo strategy kept trading a locked account ({lock_bleed(status)}); "
+                    "it was told to stop trading it until an unlock"
+                )
+                # Said after this notice has reached everyone, not from inside its delivery.
+                alert = Alert(notice.ts, Level.WARNING, text, notice.account)
+                asyncio.get_running_loop().call_soon(runtime.notices.emit, alert)
+        elif isinstance(notice, StateChanged) and notice.new < GuardState.FLATTENING:
+            strategy.resume_trading(account.ref)
+
+    runtime.notices.register(on_notice)
 
 
 async def _run_headless(

@@ -159,6 +159,9 @@ class AccountView:
     start_balance: Decimal | None = None  # the account's starting balance (the firm's)
     fees: Decimal = Decimal(0)  # every fee booked, reported or estimated
     estimated_fees: Decimal = Decimal(0)  # of which charged from the commission schedule
+    # While LOCKED: positions the lock had to close again, and equity won or lost since the lock.
+    reflattens: int = 0
+    since_lock: Decimal | None = None
 
     @property
     def distance_to_floor(self) -> Decimal | None:
@@ -583,6 +586,8 @@ class AccountRisk:
             start_balance=floors.rules.start_balance,
             fees=ledger.fees,
             estimated_fees=ledger.estimated_fees,
+            reflattens=status.reflattens if status.state is GuardState.LOCKED else 0,
+            since_lock=status.since_lock if status.state is GuardState.LOCKED else None,
         )
 
     def _levels(

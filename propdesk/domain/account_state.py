@@ -133,6 +133,8 @@ def _save_status(status: GuardStatus) -> dict[str, Any]:
         "lock_until": _t(status.lock_until),
         "stops_lifted": status.stops_lifted,
         "scope": None if status.scope is None else sorted(status.scope),
+        "lock_equity": _d(status.lock_equity),
+        "reflattens": status.reflattens,
         "snapshot": None
         if snapshot is None
         else {
@@ -266,4 +268,6 @@ def _restore_status(data: dict[str, Any]) -> GuardStatus:
         snapshot=snapshot,
         stops_lifted=bool(data.get("stops_lifted", False)),
         scope=None if data.get("scope") is None else frozenset(data["scope"]),
+        lock_equity=_D(data.get("lock_equity")),
+        reflattens=int(data.get("reflattens", 0)),
     )

@@ -37,6 +37,7 @@ from propdesk.domain.risk_state import (
 )
 
 __all__ = [
+    "FLOOR_WHILE_LOCKED",
     "Action",
     "ActionType",
     "Guard",
@@ -47,6 +48,7 @@ __all__ = [
     "Metrics",
     "RiskSnapshot",
     "Schedule",
+    "lock_bleed",
 ]
 
 
@@ -73,6 +75,21 @@ class _Levels:
     ease_reduce: Decimal | None
     last_daily: Decimal | None = None  # the last lines, armed once the trader lifts their stop
     last_max: Decimal | None = None
+
+
+FLOOR_WHILE_LOCKED = "floor_while_locked"
+"""The rule of the alert raised when a locked account's equity falls through a firm floor."""
+
+
+def lock_bleed(status: GuardStatus) -> str:
+    """What a strategy that ignores its lock has cost: "2 re-flattens, −$749.50 since the lock"."""
+    count = status.reflattens
+    text = f"{count} re-flatten{'' if count == 1 else 's'}"
+    since = status.since_lock
+    if since is not None:
+        sign = "−" if since < 0 else "+"
+        text += f", {sign}${abs(since):,.2f} since the lock"
+    return text
 
 
 USER_STOPS = frozenset({"daily_stop", "max_loss_stop"})
@@ -229,6 +246,9 @@ class Guard:
             return self._escalate_lock(status, snapshot, now), actions
 
         if status.state is GuardState.LOCKED:
+            crossed = self._floor_crossed_while_locked(status, previous, snapshot)
+            if crossed is not None:
+                actions.append(Action(ActionType.ALERT, crossed, FLOOR_WHILE_LOCKED))
             # Whatever the strategy does while locked is undone at once.
             added = isinstance(event, Metrics) and event.added
             held = snapshot.roots if scope is None else snapshot.roots & scope
@@ -238,10 +258,12 @@ class Guard:
                 else (previous.roots if scope is None else previous.roots & scope)
             )
             if held and (added or not before):
+                status = replace(status, reflattens=status.reflattens + 1)
                 actions.append(
                     Action(
                         ActionType.FLATTEN,
-                        f"locked ({status.rule}): a new position appeared; closing it",
+                        f"locked ({status.rule}): a new position appeared; closing it "
+                        f"({lock_bleed(status)})",
                         status.rule,
                         scope,
                     )
@@ -415,7 +437,38 @@ class Guard:
                 f"({status.reason})"
             )
         actions.append(Action(ActionType.LOCK, reason, status.rule, scope))
-        return replace(status, state=GuardState.LOCKED, since=now)
+        snapshot = status.snapshot
+        return replace(
+            status,
+            state=GuardState.LOCKED,
+            since=now,
+            lock_equity=None if snapshot is None else snapshot.equity,
+            reflattens=0,
+        )
+
+    def _floor_crossed_while_locked(
+        self, status: GuardStatus, previous: RiskSnapshot | None, snapshot: RiskSnapshot
+    ) -> str | None:
+        """A firm floor the equity fell through while the account was locked, said in words.
+
+        Only a crossing counts (the step before was above the floor), so a lock that began below a
+        floor, or equity that stays below it, says nothing more."""
+        if previous is None:
+            return None
+        equity = snapshot.equity
+        verdict = "the firm has probably failed the account"
+        floor, what = snapshot.max_loss_floor, "max-loss floor"
+        if floor is None or not (previous.equity > floor >= equity):
+            floor, what = snapshot.daily_floor, "daily loss limit"
+            if floor is None or not (previous.equity > floor >= equity):
+                return None
+            if not self.limits.daily_hard:
+                verdict = "the firm has probably stopped the account for the day, or failed it"
+        return (
+            f"LOCKED, yet equity {cents(equity)} fell through the firm's {what} {cents(floor)}: "
+            f"{verdict}. Its strategy is still trading the locked account ({lock_bleed(status)}). "
+            "Stop the strategy and check the account with the firm."
+        )
 
     def _merge_lock(self, status: GuardStatus, trigger: _Trigger) -> GuardStatus:
         """Two reasons to be locked: keep the longer lock."""

@@ -107,6 +107,10 @@ class GuardStatus:
     stops_lifted: bool = False
     # FLATTENING/LOCKED for these roots only (a news window's scope); None: the whole account.
     scope: frozenset[str] | None = None
+    # While LOCKED: the equity when the lock began, and how often the lock has since had to close
+    # what the strategy opened again. A strategy that ignores its lock bleeds the account.
+    lock_equity: Decimal | None = None
+    reflattens: int = 0
 
     def with_snapshot(self, snapshot: RiskSnapshot | None) -> GuardStatus:
         """The same status judging new numbers: built field by field, because every mark does
@@ -120,7 +124,16 @@ class GuardStatus:
             snapshot,
             self.stops_lifted,
             self.scope,
+            self.lock_equity,
+            self.reflattens,
         )
+
+    @property
+    def since_lock(self) -> Decimal | None:
+        """Equity won (+) or lost (−) since the lock began; None when not locked."""
+        if self.lock_equity is None or self.snapshot is None:
+            return None
+        return self.snapshot.equity - self.lock_equity
 
 
 @dataclass(frozen=True, slots=True)

@@ -299,8 +299,8 @@ class AlertPolicy:
             return AlertMessage(
                 notice.ts,
                 Level.WARNING,
-                f"{name}: position closed while locked",
-                f"{action.reason}. Its strategy is still trading a locked account.",
+                f"{name}: strategy still trading a locked account",
+                f"{action.reason}. The lock closed the position; each close costs the spread.",
                 notice.account,
                 f"lock-enforced:{notice.account}",
                 in_window=True,  # the runtime raises no Alert when a flatten starts
@@ -352,6 +352,16 @@ class AlertPolicy:
         # critical alerts (a flatten that crashed, positions that disagree).
         if notice.account is None:
             return self._system(notice)
+        if notice.topic is Topic.FIRM_FLOOR:
+            return AlertMessage(
+                notice.ts,
+                Level.CRITICAL,
+                f"{self._name(notice.account)}: firm floor crossed while LOCKED",
+                notice.text,
+                notice.account,
+                f"firm-floor:{notice.account}:{notice.text}",
+                urgent=True,  # the account is probably lost: never held back by a rate limit
+            )
         if notice.level is not Level.CRITICAL:
             return None
         not_flat = self._not_flat.get(notice.account)
@@ -391,6 +401,7 @@ _SYSTEM_TOPICS = {
     Topic.TASK: "internal error",
     Topic.CLOCK: "clock",
     Topic.RESTORE: "restart",
+    Topic.LOOP: "event loop stalled",
 }
 
 

@@ -58,7 +58,8 @@ async def request(
     except TimeoutError:
         raise ControlTimeout(
             f"no reply from propdesk within {timeout:g} s ({target}); "
-            "the command may still be running"
+            "the command may still be running. If propdesk hangs (its log says where its event "
+            "loop is held), flatten at your broker now"
         ) from None
     return _result_of(raw)
 

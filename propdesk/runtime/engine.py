@@ -46,7 +46,7 @@ from propdesk.domain.events import (
     UnlockRequest,
     WorkingOrders,
 )
-from propdesk.domain.guard import Action, ActionType, GuardState
+from propdesk.domain.guard import FLOOR_WHILE_LOCKED, Action, ActionType, GuardState
 from propdesk.domain.instruments import InstrumentBook
 from propdesk.domain.money import cents
 from propdesk.domain.news import in_scope, roots_of
@@ -65,6 +65,7 @@ from propdesk.runtime.journal import Journal, rebuild
 from propdesk.runtime.journal.rebuild import Counters, snapshot_payload
 from propdesk.runtime.journal_upkeep import JournalUpkeep
 from propdesk.runtime.killswitch import FlattenResult, KillSwitch
+from propdesk.runtime.loop_watchdog import LONG_STALL, LoopWatchdog, Stall, stall_text
 from propdesk.runtime.notices import (
     ActionTaken,
     Alert,
@@ -140,6 +141,7 @@ class Runtime:
         self._upkeep = JournalUpkeep(
             journal, self.notices, clock, lambda now, ids: self.snapshot_payload(now, fill_ids=ids)
         )
+        self.watchdog = LoopWatchdog(self._on_stall)
         self.started = False
 
     # -- lifetime -------------------------------------------------------------------------------
@@ -163,6 +165,7 @@ class Runtime:
         self._tasks.append(self._keeper.start("event drain", self._drain, self._resync))
         self._tasks.append(self._keeper.start("clock ticks", self._ticks))
         self._tasks.append(self._keeper.start("journal checkpoints", self._upkeep.checkpoints))
+        self._tasks.append(self._keeper.start("loop watchdog", self.watchdog.run))
         for broker in self.brokers.values():
             supervisor = Supervisor(
                 broker,
@@ -211,6 +214,10 @@ class Runtime:
             self.journal.record_snapshot(self.clock.now(), self.snapshot_payload(self.clock.now()))
         self.journal.commit(timeout=_STOP_COMMIT_TIMEOUT)
         self.started = False
+
+    def _on_stall(self, stall: Stall) -> None:
+        level = Level.CRITICAL if stall.seconds >= LONG_STALL else Level.WARNING
+        self.notices.emit(Alert(self.clock.now(), level, stall_text(stall), topic=Topic.LOOP))
 
     async def _resync(self) -> None:
         """Re-read every connected broker: what a crashed drain dropped comes back from the source."""
@@ -456,6 +463,11 @@ class Runtime:
             self.notices.emit(Alert(ts, Level.WARNING, action.reason, account.key))
         elif kind in (ActionType.ALERT, ActionType.UNLOCK):
             # A fill the firm forbids may already have cost the account: the trader hears it at once.
+            if action.rule == FLOOR_WHILE_LOCKED:
+                self.notices.emit(
+                    Alert(ts, Level.CRITICAL, action.reason, account.key, Topic.FIRM_FLOOR)
+                )
+                return
             level = Level.CRITICAL if action.rule in _VIOLATIONS else Level.WARNING
             self.notices.emit(Alert(ts, level, action.reason, account.key))
 

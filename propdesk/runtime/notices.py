@@ -76,7 +76,7 @@ class LinkChanged:
 
 
 class Topic(StrEnum):
-    """What an alert is about, where it concerns propdesk itself rather than one account."""
+    """What an alert is about: mostly propdesk itself rather than one account."""
 
     NONE = ""
     LINK = "link"  # the runtime's echo of a LinkChanged (the alert policy works from that one)
@@ -84,6 +84,9 @@ class Topic(StrEnum):
     TASK = "task"  # a runtime task crashed and was restarted; an event could not be applied
     CLOCK = "clock"  # the wall clock jumped, or agrees with the monotonic clock again
     RESTORE = "restore"  # a flatten interrupted by a restart was re-issued
+    LOOP = "loop"  # the event loop stalled: nothing was watched or flattened meanwhile
+    # An account's own: a firm floor crossed while it was locked (its strategy kept trading it).
+    FIRM_FLOOR = "firm_floor"
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,6 +240,7 @@ class AccountCard(QFrame):
         _set(self.positions, self._positions_text(view))
         _set(self.lock, self._lock_text(view, now))
         self.lock.setVisible(state is GuardState.LOCKED)
+        _colour(self.lock, theme.BAD if view.reflattens else theme.TEXT)
 
     def _distance(
         self,
@@ -289,8 +290,23 @@ class AccountCard(QFrame):
         if view.state is not GuardState.LOCKED:
             return ""
         if view.lock_until is None:
-            return "Locked until you unlock it"
-        return f"Locked until {text.ct_time(view.lock_until)} · {text.span(view.lock_until - now)} left"
+            lock = "Locked until you unlock it"
+        else:
+            left = text.span(view.lock_until - now)
+            lock = f"Locked until {text.ct_time(view.lock_until)} · {left} left"
+        bleed = still_trading(view)
+        return f"{lock}\n{bleed}" if bleed else lock
+
+
+def still_trading(view: AccountView) -> str:
+    """A locked account whose strategy keeps opening positions, and what the closes cost so far."""
+    if view.state is not GuardState.LOCKED or not view.reflattens:
+        return ""
+    count = view.reflattens
+    line = f"Strategy still trading a locked account: {count} re-flatten{'' if count == 1 else 's'}"
+    if view.since_lock is not None:
+        line += f", {text.money(view.since_lock, sign=True)} since the lock"
+    return line
 
 
 def _set(label: QLabel, value: str) -> None:

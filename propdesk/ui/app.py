@@ -28,6 +28,7 @@ from PySide6.QtCore import (
     QMessageLogContext,
     QObject,
     QSize,
+    Qt,
     QtMsgType,
     Signal,
     qInstallMessageHandler,
@@ -179,6 +180,20 @@ class ErrorHook(QObject):
         self._dialogs.append(box)
 
 
+def show_box(icon: QMessageBox.Icon, title: str, text: str) -> QMessageBox:
+    """A message box that blocks nothing: never `exec()` (a nested event loop under qasync)."""
+    box = QMessageBox(icon, title, text)
+    box.setModal(False)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.show()
+    _open_boxes.add(box)
+    box.finished.connect(lambda _r: _open_boxes.discard(box))
+    return box
+
+
+_open_boxes: set[QMessageBox] = set()  # shown, not yet closed: kept from the garbage collector
+
+
 def startup_error(title: str, text: str) -> None:
     """Say why the console cannot start where the trader looks: a window (stderr has it too)."""
     app = create_app()
@@ -269,8 +284,9 @@ async def _main(
             except Exception as exc:
                 log.exception("the new settings could not be started")
                 err.write(f"propdesk: the new settings could not be started: {exc}\n")
-                QMessageBox.critical(
-                    None,
+                # Not modal: the demo's window comes up beside it and its FLATTEN ALL stays live.
+                show_box(
+                    QMessageBox.Icon.Critical,
                     "propdesk: settings not applied",
                     f"The new settings could not be started:\n{exc}\n\n"
                     "The console goes back to the demo; no account of yours is watched.",
@@ -299,7 +315,10 @@ async def _console(
     except AlreadyRunning as exc:
         err.write(f"propdesk: {exc}\n")
         if app.platformName() not in ("offscreen", "minimal"):
-            QMessageBox.critical(None, "propdesk is already running", str(exc))
+            box = show_box(QMessageBox.Icon.Critical, "propdesk is already running", str(exc))
+            closed = asyncio.get_running_loop().create_future()
+            box.finished.connect(lambda _r: closed.done() or closed.set_result(None))
+            await closed
         return 1
     window: MainWindow | None = None
     tray: ConsoleTray | None = None

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
+from PySide6.QtGui import QCloseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -33,31 +31,16 @@ from propdesk.ui import theme
 from propdesk.ui.account_card import MIN_WIDTH, AccountCard
 from propdesk.ui.banner import AlertBanner
 from propdesk.ui.bridge import Bridge, Frame
+from propdesk.ui.flatten_keys import FlattenKeys
 from propdesk.ui.header import Header
 from propdesk.ui.paint_hold import PaintHold
 from propdesk.ui.pnl_chart import PnlChart
+from propdesk.ui.questions import Confirm, Questions
 
 log = logging.getLogger(__name__)
 
 FLATTEN_ALL_KEYS = ("Ctrl+Shift+F", "F12")
 HOLD_DRAWING_MS = 250  # at most this long without painting while a flatten runs
-Confirm = Callable[[str, str], bool]  # (title, question) → the user said yes
-
-
-def ask(parent: QWidget | None) -> Confirm:
-    """The default confirmation: a modal question whose safe answer (No) is the default."""
-
-    def confirm(title: str, question: str) -> bool:
-        answer = QMessageBox.question(
-            parent,
-            title,
-            question,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        return answer == QMessageBox.StandardButton.Yes
-
-    return confirm
 
 
 class CardGrid(QWidget):
@@ -147,7 +130,8 @@ class MainWindow(QWidget):
         super().__init__()
         self.runtime = runtime
         self.has_tray = has_tray
-        self.confirm: Confirm = confirm if confirm is not None else ask(self)
+        self.questions = Questions(self)
+        self.confirm: Confirm = confirm if confirm is not None else self.questions
         self._allow_close = False
         self.kill_tasks: set[asyncio.Task[Any]] = set()
         self.last_kill: list[FlattenResult] | None = None
@@ -241,12 +225,10 @@ class MainWindow(QWidget):
         self._drawing_hold.timeout.connect(self._resume_drawing)
         self._progress = ""  # the flatten's progress line, shown once the hold ends
 
-        self.shortcuts = []
-        for keys_text in FLATTEN_ALL_KEYS:
-            shortcut = QShortcut(QKeySequence(keys_text), self)
-            shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
-            shortcut.activated.connect(self.flatten_all)
-            self.shortcuts.append(shortcut)
+        # F12 / Ctrl+Shift+F in every window of the application, dialogs and menus included.
+        self.flatten_keys = FlattenKeys(FLATTEN_ALL_KEYS, self)
+        self.flatten_keys.pressed.connect(self.flatten_all)
+        self.flatten_keys.install()
 
         if self.cards:
             self.select_account(next(iter(self.cards)))
@@ -260,6 +242,8 @@ class MainWindow(QWidget):
         """Stop every timer of the window and stop listening to the runtime."""
         self.bridge.stop()
         self._resume_drawing()
+        self.flatten_keys.uninstall()
+        self.questions.close_all()
 
     async def settle(self) -> None:
         """Wait for flattens started from the window: they protect money."""
@@ -281,35 +265,48 @@ class MainWindow(QWidget):
             return
         self.request_quit()
 
-    def request_quit(self) -> bool:
-        """Quit (the close button without a tray, the tray's Quit): asks first while money is
-        unguarded. True: `quit_requested` was emitted."""
-        risk = self.open_risk()
-        if risk and not self.confirm(
-            "Quit propdesk?",
-            f"{risk}\n\nWhile propdesk is closed, nothing watches these accounts: no floor, "
-            "cutoff or lock is enforced. Quit anyway?",
-        ):
-            return False
-        self.quit_requested.emit()
-        return True
+    def request_quit(self) -> None:
+        """Quit (the close button without a tray, the tray's Quit). While any account is watched
+        it asks first, No by default: once propdesk is closed nothing watches them."""
+        question = self.quit_question()
+        if not question:
+            self.quit_requested.emit()
+            return
 
-    def open_risk(self) -> str:
-        """What quitting would leave unguarded: open positions and accounts not locked."""
-        positions, unlocked = [], []
-        for key, account in self.runtime.accounts.items():
+        def answered(yes: bool) -> None:
+            if yes:
+                self.quit_requested.emit()
+
+        self.confirm("Quit propdesk?", question, answered)
+
+    def quit_question(self) -> str:
+        """What quitting leaves unwatched, said plainly; "" when no account is watched."""
+        accounts = self.runtime.accounts
+        if not accounts:
+            return ""
+        names, positions, unlocked = [], [], []
+        for key, account in accounts.items():
             name = account.setup.name or key
+            names.append(name)
             if any(p.net for p in account.risk.ledger.positions.values()) or any(
                 p.net for p in account.positions.values()
             ):
                 positions.append(name)
             if account.risk.status.state is not GuardState.LOCKED:
                 unlocked.append(name)
-        lines = []
+        count = len(names)
+        lines = [
+            f"Nothing will watch {'this account' if count == 1 else f'these {count} accounts'} "
+            f"while propdesk is closed: {', '.join(names)}.",
+            "No floor, cutoff, news window or lock is enforced, and no alert is sent.",
+        ]
         if positions:
             lines.append(f"Open positions: {', '.join(positions)}.")
         if unlocked:
             lines.append(f"Not locked (its strategy may trade): {', '.join(unlocked)}.")
+        else:
+            lines.append("Every account is locked, but a strategy may still be trading them.")
+        lines.append("\nQuit anyway?")
         return "\n".join(lines)
 
     # -- commands -------------------------------------------------------------------------------
@@ -397,8 +394,15 @@ class MainWindow(QWidget):
             f"Unlocking: {account.risk.guard.unlock_terms(status)}.\n"
             "Its strategy may trade again at once."
         )
-        if not self.confirm(f"Unlock {name}", question):
+        self.confirm(f"Unlock {name}", question, lambda yes: self._unlock_answered(key, yes))
+
+    def _unlock_answered(self, key: str, yes: bool) -> None:
+        if not yes:
             return
+        account = self.runtime.accounts[key]
+        name = account.setup.name or key
+        if account.risk.status.state is not GuardState.LOCKED:
+            return  # unlocked meanwhile (the terminal, a lock that expired)
         state = self.runtime.unlock(key, confirmed=True, scope=key)
         if state is GuardState.LOCKED:
             self.banner.show_text(

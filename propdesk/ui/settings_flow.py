@@ -96,13 +96,17 @@ class SettingsFlow(QObject):
             )
             + " Flattens in progress finish first."
         )
-        if window.confirm(title, question):
-            self.chosen = config
-            self.apply.set()
-        else:
-            window.banner.show_text(
-                Level.INFO, "Settings saved; they apply the next time propdesk starts."
-            )
+
+        def answered(yes: bool) -> None:
+            if yes:
+                self.chosen = config
+                self.apply.set()
+            else:
+                window.banner.show_text(
+                    Level.INFO, "Settings saved; they apply the next time propdesk starts."
+                )
+
+        window.confirm(title, question, answered)
 
 
 def show_refusal(parent: MainWindow, message: str) -> None:

@@ -20,6 +20,8 @@ def test_with_snapshot_keeps_every_other_field() -> None:
         "snapshot": None,
         "stops_lifted": True,
         "scope": frozenset({"CL"}),
+        "lock_equity": D("49000.50"),
+        "reflattens": 3,
     }
     # Every field is set to a non-default value here: a field added later fails this line first.
     assert {f.name for f in fields(GuardStatus)} == set(values)

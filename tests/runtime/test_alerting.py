@@ -244,7 +244,7 @@ def test_a_lock_closing_what_a_strategy_opened_is_said_once_per_quiet_time() -> 
     first = alerts(flatten("daily_loss", reason))
     assert first is not None
     assert first.level is Level.WARNING
-    assert first.title == "Topstep 50K: position closed while locked"
+    assert first.title == "Topstep 50K: strategy still trading a locked account"
     assert first.body.startswith(reason)
     assert first.in_window
     assert not first.urgent
@@ -256,6 +256,20 @@ def test_a_lock_closing_what_a_strategy_opened_is_said_once_per_quiet_time() -> 
     assert failed.title == "Topstep 50K: NOT FLAT"
     clock.now += 60
     assert alerts(flatten("daily_loss", reason)) is not None
+
+
+def test_a_firm_floor_crossed_while_locked_is_critical_and_never_held_back() -> None:
+    clock = FakeTime()
+    alerts = policy(clock, quiet=60.0)
+    text = "LOCKED, yet equity 47990.00 fell through the firm's max-loss floor 48000.00: …"
+    notice = Alert(TS, Level.CRITICAL, text, ACCOUNT, Topic.FIRM_FLOOR)
+    first = alerts(notice)
+    assert first is not None
+    assert first.level is Level.CRITICAL
+    assert first.title == "Topstep 50K: firm floor crossed while LOCKED"
+    assert first.body == text
+    assert first.urgent, "the account is probably lost: no rate limit may hold this back"
+    assert alerts(notice) is not None
 
 
 def test_not_flat_is_announced_once_not_again_for_the_runtimes_echo() -> None:
@@ -606,14 +620,19 @@ async def test_the_demo_gives_an_automatic_flatten_alert_and_none_for_the_trader
         workspace.close()
 
 
-async def test_the_demo_strategy_fighting_its_lock_is_one_alert_per_account(tmp_path: Path):
+async def test_the_demo_strategy_is_stopped_after_its_lock_closes_a_position_again(
+    tmp_path: Path,
+):
+    """The lock closes what the strategy reopens, says so once, and the demo's bot is stopped."""
     workspace = build_demo_workspace(
         speed=60.0, seed=7, journal=tmp_path / "journal.sqlite", control_path=None
     )
     runtime = workspace.runtime
+    strategy = workspace.demo.strategy
     alerts = AlertPolicy.for_runtime(runtime)
     sent: list[AlertMessage] = []
     closes: list[ActionTaken] = []
+    told: list[Alert] = []
     kill_reason = "FLATTEN ALL from the console"
 
     def listen(notice: Notice) -> None:
@@ -623,24 +642,37 @@ async def test_the_demo_strategy_fighting_its_lock_is_one_alert_per_account(tmp_
             and notice.action.reason != kill_reason
         ):
             closes.append(notice)
+        if isinstance(notice, Alert) and "told to stop trading" in notice.text:
+            told.append(notice)
         out = alerts(notice)
         if out is not None:
             sent.append(out)
 
     runtime.notices.register(listen)
     await workspace.start()
+    everyone = {a.ref for a in runtime.accounts.values()}
     try:
         results = await runtime.kill(FlattenScope(all=True), kill_reason)
         assert all(r.flat for r in results)
-        # The demo strategy keeps trading its locked accounts; the lock closes what it opens.
-        await until(lambda: len(closes) >= 4, timeout=15.0)
+        # The demo strategy trades on into its locks until the first re-flatten of each account.
+        await until(lambda: strategy.stopped == everyone and len(told) == 3, timeout=20.0)
+        seen = len(closes)
+        # Ten of the strategy's looks at each account later, nothing more has been reopened
+        # (one order already in flight at the stop may still fill: one more close at most).
+        await workspace.clock.sleep(10 * strategy.interval)
     finally:
         runtime.notices.unregister(listen)
         await workspace.stop()
         workspace.close()
+    per_account = {key: sum(c.account == key for c in closes) for key in runtime.accounts}
+    assert all(1 <= n <= 2 for n in per_account.values()), per_account
+    assert len(closes) - seen <= len(everyone)
+    assert all(c.action.reason.startswith("locked (") for c in closes)
+    assert "1 re-flatten" in closes[0].action.reason
     titles = [m.title for m in sent]
     assert not [t for t in titles if "automatic flatten" in t or "flat (verified)" in t], titles
-    enforced = [m for m in sent if m.title.endswith("position closed while locked")]
+    enforced = [m for m in sent if m.title.endswith("strategy still trading a locked account")]
     assert enforced, titles
     assert len({m.account for m in enforced}) == len(enforced), "one per account per quiet time"
     assert {m.account for m in enforced} <= {c.account for c in closes}
+    assert {t.account for t in told} == set(runtime.accounts)

@@ -626,6 +626,7 @@ async def test_timeout_is_not_unavailable(server: ControlServer, handler: FakeHa
         await request({"cmd": "flatten", "scope": "all"}, path=server.path, timeout=0.2)
     assert isinstance(caught.value, TimeoutError)
     assert not isinstance(caught.value, ControlUnavailable)
+    assert "flatten at your broker now" in str(caught.value)
     handler.flatten_gate.set()
 
 

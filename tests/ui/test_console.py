@@ -174,9 +174,8 @@ async def test_closing_asks_first_when_accounts_are_unlocked(tmp_path, qtbot) ->
         assert quits == [True]
 
 
-async def test_closing_quits_without_asking_when_everything_is_flat_and_locked(
-    tmp_path, qtbot
-) -> None:
+async def test_closing_asks_even_when_everything_is_flat_and_locked(tmp_path, qtbot) -> None:
+    """Locked is not watched: a strategy may trade on, and nothing would close what it opens."""
     async with open_console(tmp_path, qtbot) as console:
         window = console.window
         quits: list[bool] = []
@@ -186,10 +185,19 @@ async def test_closing_quits_without_asking_when_everything_is_flat_and_locked(
         await until(lambda: _all_locked(console), what="every account LOCKED")
         await console.workspace.demo.strategy.stop()  # nothing opens a position again
         await _flat_at_broker(console)
-        await until(lambda: not window.open_risk(), what="no open position in the ledgers")
 
+        console.asked.answer = False
         window.close()
-        assert console.asked.questions == []
+        title, question = console.asked.questions[-1]
+        assert title == "Quit propdesk?"
+        assert "Nothing will watch these 3 accounts while propdesk is closed" in question
+        assert "Every account is locked, but a strategy may still be trading them" in question
+        assert "Not locked" not in question
+        assert quits == []
+        assert window.isVisible()
+
+        console.asked.answer = True
+        window.close()
         assert quits == [True]
 
 
@@ -209,3 +217,24 @@ async def test_notices_reach_the_window_queued_never_inside_the_runtimes_call(
         assert window.banner.isVisible()
         assert window.banner.shown.level is Level.CRITICAL
         assert "Topstep 50K Combine" in window.banner.label.text()
+
+
+async def test_a_locked_account_whose_strategy_trades_on_says_so_on_its_card(
+    tmp_path, qtbot
+) -> None:
+    async with open_console(tmp_path, qtbot) as console:
+        window, runtime = console.window, console.workspace.runtime
+        window.flatten_all()
+        await until(lambda: _all_locked(console), what="every account LOCKED")
+        # The demo strategy trades on into its lock until the first re-flatten stops it.
+        await until(
+            lambda: any(a.risk.status.reflattens for a in runtime.accounts.values()),
+            timeout=30.0,
+            what="a re-flatten",
+        )
+        key = next(k for k, a in runtime.accounts.items() if a.risk.status.reflattens)
+        window.bridge.tick()
+        lines = window.cards[key].lock.text().splitlines()
+        assert lines[0] == "Locked until you unlock it"
+        assert lines[1].startswith("Strategy still trading a locked account: 1 re-flatten, ")
+        assert lines[1].endswith(" since the lock")

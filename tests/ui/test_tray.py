@@ -7,6 +7,7 @@ its drawing work all the same: that is what is tested here.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -212,14 +213,18 @@ def test_where_a_tray_exists_the_console_hides_on_close_and_quits_from_the_tray_
     )
     asked: list[str] = []
 
-    def ask(_parent: object) -> Any:
-        def confirm(title: str, question: str) -> bool:
+    class Questions:
+        def __init__(self, _parent: object) -> None:
+            pass
+
+        def __call__(self, title: str, question: str, answered: Callable[[bool], None]) -> None:
             asked.append(question)
-            return True
+            answered(True)
 
-        return confirm
+        def close_all(self) -> None:
+            pass
 
-    monkeypatch.setattr(main_window, "ask", ask)
+    monkeypatch.setattr(main_window, "Questions", Questions)
     demo = build_demo_workspace(
         speed=60.0, seed=7, journal=tmp_path / "journal.sqlite", control_path=None
     )

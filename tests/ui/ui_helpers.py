@@ -34,9 +34,9 @@ class Asked:
     answer: bool = True
     questions: list[tuple[str, str]] = field(default_factory=list)
 
-    def __call__(self, title: str, question: str) -> bool:
+    def __call__(self, title: str, question: str, answered: Callable[[bool], None]) -> None:
         self.questions.append((title, question))
-        return self.answer
+        answered(self.answer)
 
 
 @dataclass

@@ -5,7 +5,9 @@ apart from the risk console. It enters 1–`max_qty` contracts at a time, exits 
 a time limit, and now and then (`aggression`) turns stubborn: it holds a loser far past its stop and
 even adds to it, so an account's P&L sometimes runs toward its firm's floor. It knows nothing of
 propdesk: when its orders are cancelled or its position closed under it (a lock), it just keeps going
-and enters again later. That is what the runtime's lock enforcement is tested against.
+and enters again later. That is what the runtime's lock enforcement is tested against. Only when it is
+told to stop trading an account (`stop_trading`, as a trader's stop command would stop a real bot)
+does it leave that account alone, until `resume_trading`.
 
 Every choice comes from `random.Random(seed)`; every wait is a Clock sleep; every broker error is
 counted and survived, so the strategy never blocks and never dies of a reject.
@@ -110,6 +112,7 @@ class DemoStrategy:
         self.marks: dict[str, Mark] = {}
         self._trades: dict[AccountRef, _Trade] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.stopped: set[AccountRef] = set()  # accounts it was told to stop trading
 
     # -- lifetime ------------------------------------------------------------------------------
     @property
@@ -132,6 +135,14 @@ class DemoStrategy:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.session.close()
+
+    def stop_trading(self, account: AccountRef) -> None:
+        """Leave this account alone: no entries, no exits, no cancels (the risk console owns it)."""
+        self.stopped.add(account)
+        self._trades.pop(account, None)
+
+    def resume_trading(self, account: AccountRef) -> None:
+        self.stopped.discard(account)
 
     # -- the feed ------------------------------------------------------------------------------
     async def _pump(self) -> None:
@@ -170,6 +181,8 @@ class DemoStrategy:
     async def decide_once(self) -> None:
         """One look at every account: manage the position, or maybe enter. Errors are counted."""
         for account in self.accounts:
+            if account in self.stopped:
+                continue
             try:
                 await self._decide(account)
             except OrderRejected as exc:
