@@ -135,6 +135,7 @@ def _save_status(status: GuardStatus) -> dict[str, Any]:
         "scope": None if status.scope is None else sorted(status.scope),
         "lock_equity": _d(status.lock_equity),
         "reflattens": status.reflattens,
+        "easing_since": _t(status.easing_since),
         "snapshot": None
         if snapshot is None
         else {
@@ -270,4 +271,6 @@ def _restore_status(data: dict[str, Any]) -> GuardStatus:
         scope=None if data.get("scope") is None else frozenset(data["scope"]),
         lock_equity=_D(data.get("lock_equity")),
         reflattens=int(data.get("reflattens", 0)),
+        # Absent in a state saved before the ease hold: the hold starts again (the safe side).
+        easing_since=_dt(data.get("easing_since")),
     )

@@ -91,6 +91,8 @@ def lock_bleed(status: GuardStatus) -> str:
         text += f", {sign}${abs(since):,.2f} since the lock"
     return text
 
+# Soft states raised by the account's numbers (not by the clock): they ease only after a hold.
+_NUMBER_RULES = frozenset({"loss_warn", "loss_reduce", "size_cap"})
 
 USER_STOPS = frozenset({"daily_stop", "max_loss_stop"})
 """Locks raised by the trader's own buffer, not by a firm rule: an unlock lifts them for the day."""
@@ -288,6 +290,8 @@ class Guard:
             return self._flatten(status, hard, now, actions)
 
         soft = self._soft_trigger(status.state, snapshot, now)
+        if soft.level < status.state or status.easing_since is not None:
+            status, soft = self._hold_ease(status, soft, now)
         if soft.level != status.state:
             rising = soft.level > status.state
             status = GuardStatus(
@@ -311,6 +315,25 @@ class Guard:
                 )
             )
         return status, actions
+
+    def _hold_ease(
+        self, status: GuardStatus, soft: _Trigger, now: datetime
+    ) -> tuple[GuardStatus, _Trigger]:
+        """A state the numbers raised eases only once they have stayed on the easy side for
+        `protocol.ease_after` (event time): noisy marks made WARNING <-> ACTIVE flap (issue 13).
+        Rising is never held; a scheduled lead (cutoff, news) ends when its reason said."""
+        if soft.level >= status.state:
+            if status.easing_since is not None:
+                status = replace(status, easing_since=None)
+            return status, soft
+        hold = self.protocol.ease_after
+        if not hold or status.rule not in _NUMBER_RULES:
+            return status, soft
+        if status.easing_since is None:
+            status = replace(status, easing_since=now)
+        if now - status.easing_since < hold:  # type: ignore[operator]
+            return status, _Trigger(status.state, status.rule, status.reason)
+        return status, replace(soft, reason=f"{soft.reason} (for {hold.total_seconds():.0f} s)")
 
     # -- fills the firm forbids -----------------------------------------------------------------
     def _fill_violations(

@@ -24,6 +24,9 @@ class Protocol:
     news_reduce_lead: timedelta = timedelta(minutes=5)  # reduce-only this long before a window
     connection_down_limit: timedelta | None = timedelta(seconds=10)
     hysteresis: Decimal = Decimal("0.05")  # of the limit: how far back before a state eases
+    # ... and how long the numbers must stay back (event time) before a state they raised eases:
+    # marks crossing a level every few seconds made WARNING <-> ACTIVE flap (issue 13).
+    ease_after: timedelta = timedelta(seconds=60)
     # After a confirmed unlock of your own stop: the line that still holds for the rest of the
     # day, as a fraction of the firm's limit (None: only the firm's floors).
     last_line_fraction: Decimal | None = Decimal("0.90")
@@ -55,3 +58,5 @@ class Protocol:
             raise ValueError("last_line_fraction must be within (0, 1)")
         if self.hysteresis < 0:
             raise ValueError("hysteresis must be ≥ 0")
+        if self.ease_after < timedelta(0):
+            raise ValueError("ease_after must be ≥ 0 s")

@@ -111,6 +111,8 @@ class GuardStatus:
     # what the strategy opened again. A strategy that ignores its lock bleeds the account.
     lock_equity: Decimal | None = None
     reflattens: int = 0
+    # A soft state raised by the numbers: since when they have been on the easy side (None: not).
+    easing_since: datetime | None = None
 
     def with_snapshot(self, snapshot: RiskSnapshot | None) -> GuardStatus:
         """The same status judging new numbers: built field by field, because every mark does
@@ -126,6 +128,7 @@ class GuardStatus:
             self.scope,
             self.lock_equity,
             self.reflattens,
+            self.easing_since,
         )
 
     @property

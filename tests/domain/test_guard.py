@@ -124,7 +124,8 @@ def test_daily_loss_steps_through_every_state() -> None:
 
 
 def test_hysteresis_keeps_a_noisy_boundary_from_flapping() -> None:
-    g = guard()
+    # The money hysteresis alone; the hold in time: test_guard_ease_hold.py.
+    g = guard(Protocol(ease_after=timedelta(0)))
     g.equity(49_500)
     assert g.state is GuardState.WARNING
     for value in (49_510, 49_490, 49_540, 49_460, 49_549):
@@ -138,7 +139,8 @@ def test_hysteresis_keeps_a_noisy_boundary_from_flapping() -> None:
 
 
 def test_reduce_only_eases_to_warning_with_margin() -> None:
-    g = guard()
+    # The money hysteresis alone; the hold in time: test_guard_ease_hold.py.
+    g = guard(Protocol(ease_after=timedelta(0)))
     g.equity(49_350)
     assert g.state is GuardState.REDUCE_ONLY
     g.equity(49_390)

@@ -22,6 +22,7 @@ def test_with_snapshot_keeps_every_other_field() -> None:
         "scope": frozenset({"CL"}),
         "lock_equity": D("49000.50"),
         "reflattens": 3,
+        "easing_since": at,
     }
     # Every field is set to a non-default value here: a field added later fails this line first.
     assert {f.name for f in fields(GuardStatus)} == set(values)
