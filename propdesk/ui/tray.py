@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction, QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from propdesk.domain.guard import GuardState
-from propdesk.runtime.alerting import AlertMessage
+from propdesk.runtime.alerting import AlertMessage, at_least
 from propdesk.runtime.notices import Level
 from propdesk.ui import theme
 from propdesk.ui.bridge import Frame
@@ -28,6 +28,7 @@ MESSAGE_ICONS = {
     Level.CRITICAL: QSystemTrayIcon.MessageIcon.Critical,
 }
 MESSAGE_MS = {Level.INFO: 8_000, Level.WARNING: 15_000, Level.CRITICAL: 30_000}
+BALLOON_LEVEL = Level.WARNING  # the least level that gets a desktop balloon
 
 
 def worst_state(states: Mapping[str, GuardState]) -> GuardState:
@@ -121,14 +122,19 @@ class ConsoleTray(QSystemTrayIcon):
         if tooltip != self.toolTip():
             self.setToolTip(tooltip)
 
-    def notify(self, message: AlertMessage) -> None:
-        """A desktop notification (nothing happens where the desktop has no tray)."""
+    def notify(self, message: AlertMessage) -> bool:
+        """A desktop notification for a warning or worse (nothing happens where the desktop has no
+        tray). Information gets none: an "eased" balloon covered the tray menu's FLATTEN ALL, and
+        the banner and the alert history carry it. True: a balloon was asked for."""
+        if not at_least(message.level, BALLOON_LEVEL):
+            return False
         self.showMessage(
             message.title,
             message.body,
             MESSAGE_ICONS[message.level],
             MESSAGE_MS[message.level],
         )
+        return True
 
     def close(self) -> None:
         self.hide()

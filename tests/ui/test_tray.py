@@ -101,7 +101,6 @@ def test_the_menu_is_show_flatten_all_quit(tray) -> None:
 @pytest.mark.parametrize(
     ("level", "icon"),
     [
-        (Level.INFO, QSystemTrayIcon.MessageIcon.Information),
         (Level.WARNING, QSystemTrayIcon.MessageIcon.Warning),
         (Level.CRITICAL, QSystemTrayIcon.MessageIcon.Critical),
     ],
@@ -113,6 +112,19 @@ def test_a_notification_carries_title_body_and_level(tray, monkeypatch, level, i
     tray.notify(message)
     ((title, body, kind, _ms),) = shown
     assert (title, body, kind) == ("Alpha 50K: NOT FLAT", "still 1 position(s)", icon)
+
+
+def test_information_gets_no_balloon(tray, monkeypatch) -> None:
+    # An "eased" balloon covered the tray menu's FLATTEN ALL (issue 13): information is in the
+    # window's banner and history, never over the tray.
+    shown: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(tray, "showMessage", lambda *args: shown.append(args))
+    eased = AlertMessage(NOW, Level.INFO, "Alpha 50K: eased to ACTIVE", "back", "sim:A", "k")
+    assert tray.notify(eased) is False
+    assert shown == []
+    warning = AlertMessage(NOW, Level.WARNING, "Alpha 50K: WARNING", "50% used", "sim:A", "w")
+    assert tray.notify(warning) is True
+    assert len(shown) == 1
 
 
 # -- on the running console ---------------------------------------------------------------------
