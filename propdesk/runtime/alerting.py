@@ -85,8 +85,9 @@ class AlertMessage:
     resolves: tuple[str, ...] = ()  # keys of the alerts this one clears (link back, state eased)
 
     def as_alert(self) -> Alert:
-        """The banner's form (the title already names the account)."""
-        return Alert(self.ts, self.level, f"{self.title} — {self.body}")
+        """The banner's form (the title already names the account; the account is kept for the
+        alert history's filter)."""
+        return Alert(self.ts, self.level, f"{self.title} — {self.body}", self.account)
 
 
 class AlertSettingsLike(Protocol):

@@ -191,7 +191,8 @@ class MainWindow(QWidget):
         box.addWidget(self.header)
 
         names = {key: a.setup.name or key for key, a in runtime.accounts.items()}
-        self.banner = AlertBanner(names)
+        # A fixed-height strip: alerts coming and going never move the cards or the chart.
+        self.banner = AlertBanner(names, now=runtime.clock.now)
         box.addWidget(self.banner)
 
         self.cards: dict[str, AccountCard] = {}

@@ -16,6 +16,7 @@ import sys
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -407,3 +408,46 @@ def test_the_console_takes_its_channels_from_the_settings(caplog) -> None:
     unusable = console_channels(AlertSettings(phone_url="https:///desk"), audible=True)
     assert unusable == AlertChannels()
     assert "phone alerts off" in caplog.text
+
+
+async def test_a_flapping_warning_fires_the_channels_once_and_shows_once_with_a_count(
+    tmp_path, qtbot, monkeypatch
+) -> None:
+    # Issue 13: WARNING <-> ACTIVE flapped dozens of times. Within the quiet time a repeat is one
+    # banner line with a count, one sound, one balloon, one phone message; the "eased" notes get
+    # no balloon (information never covers the tray menu).
+    async with (
+        HttpRecorder() as phone,
+        open_console(tmp_path, qtbot) as console,
+        wired(console, AlertChannels(phone_url=phone.url), monkeypatch) as w,
+    ):
+        runtime, banner = console.workspace.runtime, console.window.banner
+        key = next(iter(runtime.accounts))
+        now = runtime.clock.now()
+        sounds = len(w.sound.played)
+        for i in range(3):
+            at = now + timedelta(seconds=10 * i)
+            up = (GuardState.ACTIVE, GuardState.WARNING)
+            down = (GuardState.WARNING, GuardState.ACTIVE)
+            runtime.notices.emit(StateChanged(at, key, *up, f"test: flap {50 + i}%", *AT))
+            runtime.notices.emit(Alert(at, Level.WARNING, f"test: flap {50 + i}%", key))
+            later = at + timedelta(seconds=5)
+            runtime.notices.emit(StateChanged(later, key, *down, "test: flap eased", *AT))
+            runtime.notices.emit(Alert(later, Level.WARNING, "eased: test: flap eased", key))
+        await until(
+            lambda: sum(m.body == "test: flap eased" for m in w.alerts.recent) == 1,
+            what="the channels' messages",
+        )
+        flaps = [e for e in banner.log.entries if "test: flap" in e.text]
+        assert sorted(e.count for e in flaps) == [3, 3], "two lines, three times each"
+        assert [b for _, b in w.desktop if "test: flap" in b] == ["test: flap 50%"]
+        assert w.sound.played[sounds:].count(Level.WARNING) == 1
+
+        # The phone: the first warning and its all-clear, then nothing more queued.
+        def posts() -> list[str]:
+            return [p.body.decode() for p in phone.requests if "flap" in p.body.decode()]
+
+        await until(lambda: len(posts()) >= 2, 5.0, what="the phone")
+        assert posts() == ["test: flap 50%", "test: flap eased"]
+        assert w.alerts.phone is not None
+        assert w.alerts.phone.pending == 0
