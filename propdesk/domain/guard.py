@@ -91,6 +91,7 @@ def lock_bleed(status: GuardStatus) -> str:
         text += f", {sign}${abs(since):,.2f} since the lock"
     return text
 
+
 # Soft states raised by the account's numbers (not by the clock): they ease only after a hold.
 _NUMBER_RULES = frozenset({"loss_warn", "loss_reduce", "size_cap"})
 
