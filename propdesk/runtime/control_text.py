@@ -73,6 +73,15 @@ def format_status(result: dict[str, Any]) -> str:
         lines += _table(header, rows, right={2, 3, 4, 5, 6, 7})
     else:
         lines.append("no accounts")
+    for acc in accounts:
+        count = acc.get("reflattens") or 0
+        if count:
+            since = acc.get("since_lock")
+            cost = "" if since is None else f", {_money(since, signed=True)} since the lock"
+            lines.append(
+                f"{acc.get('account', '?')}: strategy still trading a locked account: "
+                f"{count} re-flatten{'' if count == 1 else 's'}{cost}"
+            )
     brokers = result.get("brokers") or []
     if brokers:
         links = ", ".join(f"{b.get('name', '?')} {b.get('link', '?')}" for b in brokers)

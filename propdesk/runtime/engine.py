@@ -714,6 +714,9 @@ class Runtime:
             "reason": status.reason,
             "lock_until": None if view.lock_until is None else view.lock_until.isoformat(),
             "unlock_terms": account.risk.guard.unlock_terms(status),
+            # While LOCKED: positions the lock closed again, and equity won or lost since the lock.
+            "reflattens": view.reflattens,
+            "since_lock": None if view.since_lock is None else cents(view.since_lock),
             "balance": cents(view.balance),
             "equity": cents(view.equity),
             "day_pnl": cents(view.day_pnl),

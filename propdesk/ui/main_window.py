@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QResizeEvent
+from PySide6.QtGui import QCloseEvent, QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QGridLayout,
     QLabel,
@@ -40,6 +40,7 @@ from propdesk.ui.questions import Confirm, Questions
 log = logging.getLogger(__name__)
 
 FLATTEN_ALL_KEYS = ("Ctrl+Shift+F", "F12")
+SETTINGS_KEYS = "Ctrl+,"  # the desktops' usual key for an application's settings
 HOLD_DRAWING_MS = 250  # at most this long without painting while a flatten runs
 
 
@@ -186,6 +187,9 @@ class MainWindow(QWidget):
                 else "Connections, accounts, buffers, disconnect policy, alerts"
             )
             self.settings_button.clicked.connect(self.settings_requested)
+            self.settings_button.setToolTip(f"{self.settings_button.toolTip()} ({SETTINGS_KEYS})")
+            settings_keys = QShortcut(QKeySequence(SETTINGS_KEYS), self)
+            settings_keys.activated.connect(self.settings_requested)
             self.header.add_right(self.settings_button)
         self.header.add_right(button_box)
         box.addWidget(self.header)

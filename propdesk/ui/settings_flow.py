@@ -69,7 +69,8 @@ class SettingsFlow(QObject):
         if self.demo and not (config and config.connections):
             dialog.add_connection()  # a first connection to fill in: leaving the demo starts here
         self.dialog = dialog
-        dialog.open()
+        dialog.setModal(False)  # FLATTEN ALL stays clickable beside it
+        dialog.show()
 
     def _keyring_refused(self, message: str) -> None:
         self.window.banner.show_text(Level.CRITICAL, f"Settings not saved: {message}")

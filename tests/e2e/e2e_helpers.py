@@ -516,6 +516,49 @@ class Xvfb:
         self._log.close()
 
 
+class WindowManager:
+    """openbox on an Xvfb display: focus, stacking, dialogs placed and closed as on a desktop.
+
+    Without one, nothing gives a new window the focus and Alt+F4 closes nothing; with one, a key
+    pressed through XTEST goes where a trader's key would go. Ready once it answers for the
+    desktop (`_NET_CURRENT_DESKTOP` exists only under a window manager).
+    """
+
+    def __init__(self, env: dict[str, str], log: Path, *, timeout: float = 30.0) -> None:
+        self._log = open(log, "w", encoding="utf-8")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            ["openbox", "--sm-disable"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+        def ready() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"openbox exited ({self.proc.returncode}): see {log}")
+            result = subprocess.run(
+                ["xdotool", "get_desktop"], env=env, capture_output=True, timeout=10, check=False
+            )
+            return result.returncode == 0
+
+        try:
+            wait_until(ready, timeout, "openbox to manage the display")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+
 def xdotool(env: dict[str, str], *args: str, timeout: float = 20.0) -> str:
     """Run xdotool on the display of `env`; its stdout, or AssertionError naming what failed."""
     try:

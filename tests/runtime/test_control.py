@@ -996,6 +996,15 @@ def test_format_status_says_when_the_journal_cannot_be_written() -> None:
     )
 
 
+def test_format_status_says_a_locked_account_is_still_being_traded() -> None:
+    account = {**STATUS["accounts"][0], "reflattens": 3, "since_lock": "-749.50"}
+    text = format_status({**STATUS, "accounts": [account]})
+    assert (
+        "sim:demo-1: strategy still trading a locked account: 3 re-flattens, -749.50 since the lock"
+    ) in text.splitlines()
+    assert "re-flatten" not in format_status(STATUS)
+
+
 def test_format_status_tolerates_missing_numbers() -> None:
     text = format_status({"accounts": [{"account": "sim:x", "state": "ACTIVE"}], "brokers": []})
     assert "sim:x" in text
